@@ -1,0 +1,18 @@
+import tseslint from 'typescript-eslint'
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', 'native/build/'] },
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-explicit-any': 'error',
+      'no-console': ['error', { allow: ['error', 'warn'] }],
+      eqeqeq: ['error', 'smart']
+    }
+  },
+  {
+    files: ['bench/**', 'examples/**', 'bin/**', 'test/fixtures/**'],
+    rules: { 'no-console': 'off' }
+  }
+)

@@ -1,0 +1,314 @@
+import type { PeerId, Stream } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { ActorOptions, Handlers } from './actors/actor.js'
+import { type ActorStats, Gateway } from './actors/gateway.js'
+import { PendingCall } from './actors/pending-call.js'
+import { AbortedError, BadRequestError, ClosedError, type MeshError, TooLargeError } from './errors.js'
+import { loadPrivateKey } from './identity.js'
+import { callTimeout, type MeshConfig, type MeshInit, meshConfig, RPC_PROTOCOL } from './options.js'
+import { type Counters, countCode, createCounters } from './stats.js'
+import { createQuicNode, type MeshLibp2p } from './transport/quic/node.js'
+import { StreamPool, type StreamPoolStats } from './transport/quic/stream-pool.js'
+import { Deadlines } from './util/deadlines.js'
+import { HEADER_SIZE } from './wire/frame.js'
+import { methodBytes } from './wire/frame-writer.js'
+import { encodePayload } from './wire/payload.js'
+
+const log = logger('kadmesh:mesh')
+const EMPTY = new Uint8Array(0)
+/** Bytes of a CALL frame besides method and payload: length prefix, header, timeout, method length. */
+const CALL_OVERHEAD = 4 + HEADER_SIZE + 4 + 1
+/** RPC streams a peer may open to us, and we to it, on one connection (pools hold at most 16). */
+const MAX_RPC_STREAMS = 32
+
+/** Per-call options. */
+export interface CallOptions {
+  /** Milliseconds to wait for the result; default: the mesh's `timeout`. The deadline travels with the call. */
+  timeout?: number
+  /** Aborting it rejects the call with MESH_ERR_ABORTED and aborts the remote handler's `ctx.signal`. */
+  signal?: AbortSignal
+}
+
+/** A snapshot of a node's state and counters. */
+export interface MeshStats {
+  nodeId: string
+  addresses: string[]
+  connections: number
+  counters: Counters
+  pools: StreamPoolStats[]
+  actors: ActorStats[]
+}
+
+/**
+ * A kadmesh node. Create it with {@link createMesh}; stop it with `stop()` or `await using`.
+ */
+export class Mesh {
+  /** This node's id: its libp2p peer id (`12D3KooW…`). */
+  readonly nodeId: string
+  readonly #libp2p: MeshLibp2p
+  readonly #config: MeshConfig
+  readonly #counters = createCounters()
+  readonly #gateway: Gateway
+  readonly #deadlines = new Deadlines<PendingCall>()
+  readonly #pools = new Map<string, StreamPool>()
+  readonly #shutdown = new AbortController()
+  #stopping: Promise<void> | undefined
+
+  /** Use {@link createMesh}. */
+  private constructor (libp2p: MeshLibp2p, config: MeshConfig) {
+    this.#libp2p = libp2p
+    this.#config = config
+    this.nodeId = libp2p.peerId.toString()
+    this.#gateway = new Gateway({
+      nodeId: this.nodeId,
+      counters: this.#counters,
+      onCastError: (method, err) => { log.error('cast handler %s failed: %s', method, (err as Error)?.message ?? err) }
+    })
+  }
+
+  /** @internal */
+  static async create (init: MeshInit = {}): Promise<Mesh> {
+    const config = meshConfig(init)
+    const privateKey = await loadPrivateKey(config.privateKey)
+    const libp2p = await createQuicNode(config, privateKey)
+    const mesh = new Mesh(libp2p, config)
+    try {
+      await mesh.#start()
+    } catch (err) {
+      await libp2p.stop()
+      throw err
+    }
+    return mesh
+  }
+
+  /** Multiaddrs other nodes can dial this one on, each ending in `/p2p/<nodeId>`. */
+  get addresses (): string[] {
+    return this.#libp2p.getMultiaddrs().map(ma => ma.toString())
+  }
+
+  /**
+   * Registers an actor: each handler becomes the method `<name>.<key>`. A handler gets the call's
+   * arguments and a {@link Context} and returns (or resolves to) the result; what it throws reaches
+   * the caller as a RemoteError. At most `concurrency` handlers of the actor run at once (default 1,
+   * in arrival order); `mailbox` more may wait (default 1024); beyond that calls are refused at
+   * once with MESH_ERR_OVERLOADED.
+   *
+   * @example
+   * ```ts
+   * mesh.actor('kv', {
+   *   get: ({ key }, ctx) => store.get(key),
+   *   put: ({ key, value }) => { store.set(key, value) }
+   * }, { concurrency: 1, mailbox: 1024 })
+   * ```
+   */
+  actor (name: string, handlers: Handlers, options?: ActorOptions): void {
+    this.#gateway.register(name, handlers, options)
+  }
+
+  /**
+   * Calls `method` on node `nodeId` and resolves to its result. Rejects with a {@link MeshError}:
+   * MESH_ERR_TIMEOUT, MESH_ERR_ABORTED, MESH_ERR_NO_SUCH_METHOD, MESH_ERR_OVERLOADED,
+   * MESH_ERR_UNREACHABLE, MESH_ERR_CONNECTION_LOST (retryable), MESH_ERR_CLOSED, or a RemoteError
+   * carrying what the handler threw. It never hangs past its deadline.
+   *
+   * @example
+   * ```ts
+   * const value = await mesh.call(nodeId, 'kv.get', { key: 'a' }, { timeout: 5_000 })
+   * ```
+   */
+  call (nodeId: string, method: string, args?: unknown, options?: CallOptions): Promise<unknown> {
+    try {
+      return this.#dispatch(nodeId, method, args, options, false).promise
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /**
+   * Sends `method` to node `nodeId` without waiting for a result. Bad arguments throw at once;
+   * a cast that cannot be delivered (unreachable node, unknown method, full mailbox) is counted in
+   * `stats().counters.castsDropped`, since nobody waits for it.
+   */
+  cast (nodeId: string, method: string, args?: unknown, options?: CallOptions): void {
+    const call = this.#dispatch(nodeId, method, args, options, true)
+    call.promise.catch(() => { this.#counters.castsDropped++ })
+  }
+
+  /** A snapshot of this node's counters, pools and actors. */
+  stats (): MeshStats {
+    return {
+      nodeId: this.nodeId,
+      addresses: this.addresses,
+      connections: this.#libp2p.getConnections().length,
+      counters: structuredClone(this.#counters),
+      pools: [...this.#pools.values()].map(pool => pool.stats()),
+      actors: this.#gateway.stats()
+    }
+  }
+
+  /**
+   * Stops the node: calls in flight (both ways) end with MESH_ERR_CLOSED, streams and connections
+   * close. Idempotent; resolves when libp2p has stopped.
+   */
+  async stop (): Promise<void> {
+    this.#stopping ??= this.#stop()
+    return this.#stopping
+  }
+
+  async [Symbol.asyncDispose] (): Promise<void> {
+    await this.stop()
+  }
+
+  /** The libp2p node underneath, for diagnostics and tests. */
+  get libp2p (): MeshLibp2p {
+    return this.#libp2p
+  }
+
+  async #start (): Promise<void> {
+    await this.#libp2p.handle(RPC_PROTOCOL, (stream, connection) => {
+      this.#onInboundStream(stream, connection.remotePeer)
+    }, { maxInboundStreams: MAX_RPC_STREAMS, maxOutboundStreams: MAX_RPC_STREAMS })
+    for (const address of this.#config.bootstrap) await this.#addBootstrap(address)
+  }
+
+  async #addBootstrap (address: string): Promise<void> {
+    const ma = multiaddr(address)
+    const id = ma.getComponents().findLast(c => c.name === 'p2p')?.value
+    if (id === undefined) throw new BadRequestError(`bootstrap address ${address} does not end in /p2p/<nodeId>`)
+    const peer = peerIdFromString(id)
+    // Known addresses let a call dial it on demand; the keep-alive tag makes libp2p redial it.
+    await this.#libp2p.peerStore.merge(peer, { multiaddrs: [ma], tags: { 'keep-alive-kadmesh': { value: 50 } } })
+    this.#libp2p.dial(ma, { signal: this.#dialSignal() }).catch((err: Error) => {
+      log.error('bootstrap dial to %s failed: %s', address, err.message)
+    })
+  }
+
+  #dispatch (nodeId: string, method: string, args: unknown, options: CallOptions | undefined, oneWay: boolean): PendingCall {
+    if (this.#stopping !== undefined) throw new ClosedError()
+    if (typeof nodeId !== 'string') throw new BadRequestError('nodeId must be a string')
+    if (typeof method !== 'string') throw new BadRequestError('method must be a string')
+    const timeout = callTimeout(options?.timeout, this.#config.timeout)
+    const signal = options?.signal
+    if (signal?.aborted === true) throw new AbortedError()
+    const local = nodeId === this.nodeId
+    const payload = local ? EMPTY : encodePayload(args)
+    const size = CALL_OVERHEAD + methodBytes(method).byteLength + payload.byteLength
+    if (size - 4 > this.#config.maxFrameSize) {
+      throw new TooLargeError(`call of ${size} bytes exceeds the maximum frame size of ${this.#config.maxFrameSize} bytes`)
+    }
+    const link = local ? undefined : this.#link(nodeId)
+    const call = new PendingCall(nodeId, method, payload, performance.now() + timeout, oneWay, this.#onSettle)
+    call.frameSize = size
+    this.#deadlines.add(call)
+    if (signal !== undefined) {
+      const onAbort = (): void => { call.abandon(new AbortedError(`call to ${method} on ${nodeId} was aborted`, { cause: signal.reason })) }
+      signal.addEventListener('abort', onAbort, { once: true })
+      call.detach = () => { signal.removeEventListener('abort', onAbort) }
+    }
+    if (oneWay) this.#counters.castsSent++
+    else this.#counters.callsSent++
+    if (link === undefined) this.#gateway.callLocal(call, args)
+    else link.submit(call)
+    return call
+  }
+
+  #onSettle = (call: PendingCall, err?: unknown): void => {
+    this.#deadlines.delete(call)
+    call.detach?.()
+    if (err !== undefined) countCode(this.#counters.callErrors, (err as MeshError).code ?? 'UNKNOWN')
+  }
+
+  /** The stream pool to a node, created on first use. */
+  #link (nodeId: string): StreamPool {
+    let pool = this.#pools.get(nodeId)
+    if (pool === undefined) {
+      let peer: PeerId
+      try {
+        peer = peerIdFromString(nodeId)
+      } catch (err) {
+        throw new BadRequestError(`${nodeId} is not a node id`, { cause: err })
+      }
+      pool = this.#createPool(nodeId, peer)
+    }
+    return pool
+  }
+
+  #createPool (nodeId: string, peer: PeerId): StreamPool {
+    const pool: StreamPool = new StreamPool({
+      remote: nodeId,
+      maxStreams: this.#config.quic.streamsPerPeer,
+      maxQueued: this.#config.maxQueuedPerPeer,
+      openStream: async () => this.#openStream(peer),
+      channel: { local: this.nodeId, maxFrameSize: this.#config.maxFrameSize, handler: this.#gateway, counters: this.#counters },
+      onIdle: () => { if (this.#pools.get(nodeId) === pool) this.#pools.delete(nodeId) }
+    })
+    this.#pools.set(nodeId, pool)
+    return pool
+  }
+
+  #onInboundStream (stream: Stream, peer: PeerId): void {
+    if (this.#stopping !== undefined) {
+      stream.abort(new ClosedError())
+      return
+    }
+    this.#counters.streamsAccepted++
+    const nodeId = peer.toString()
+    const pool = this.#pools.get(nodeId) ?? this.#createPool(nodeId, peer)
+    pool.addStream(stream)
+  }
+
+  async #openStream (peer: PeerId): Promise<Stream> {
+    const signal = this.#dialSignal()
+    let stream: Stream
+    try {
+      stream = await raceSignal(this.#libp2p.dialProtocol(peer, RPC_PROTOCOL, { signal }), signal)
+    } catch (err) {
+      if ((err as Error).name !== 'NoValidAddressesError' || signal.aborted) throw err
+      // The peer store knew the peer but no address (see notes P19): ask the DHT itself.
+      await this.#libp2p.peerRouting.findPeer(peer, { useCache: false, signal })
+      stream = await raceSignal(this.#libp2p.dialProtocol(peer, RPC_PROTOCOL, { signal }), signal)
+    }
+    this.#counters.streamsOpened++
+    return stream
+  }
+
+  #dialSignal (): AbortSignal {
+    return AbortSignal.any([AbortSignal.timeout(this.#config.dialTimeout), this.#shutdown.signal])
+  }
+
+  async #stop (): Promise<void> {
+    const reason = new ClosedError(`node ${this.nodeId} stopped`)
+    this.#shutdown.abort(reason)
+    for (const pool of this.#pools.values()) pool.close(reason)
+    this.#pools.clear()
+    for (const call of this.#deadlines.drain()) call.abandon(reason)
+    this.#gateway.close()
+    try {
+      await this.#libp2p.unhandle(RPC_PROTOCOL)
+    } catch {}
+    await this.#libp2p.stop()
+  }
+}
+
+/**
+ * Rejects when `signal` aborts even if `promise` never settles: dialProtocol can hang past its
+ * signal when the remote's stream limit is reached (notes P10). A stream that arrives after we gave
+ * up is aborted.
+ */
+async function raceSignal (promise: Promise<Stream>, signal: AbortSignal): Promise<Stream> {
+  let gaveUp = false
+  let onAbort: (() => void) | undefined
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => { gaveUp = true; reject(signal.reason) }
+    if (signal.aborted) onAbort()
+    else signal.addEventListener('abort', onAbort, { once: true })
+  })
+  promise.then((stream) => { if (gaveUp) stream.abort(new ClosedError('stream opened too late')) }, () => {})
+  try {
+    return await Promise.race([promise, aborted])
+  } finally {
+    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
+  }
+}

@@ -1,0 +1,114 @@
+import { InvalidOptionsError } from './errors.js'
+import { DEFAULT_MAX_FRAME_SIZE } from './wire/frame.js'
+
+/** The RPC protocol every kadmesh stream speaks (the wire version is in each frame too). */
+export const RPC_PROTOCOL = '/kadmesh/rpc/1.0.0'
+/** kadmesh's own Kademlia protocol, so a mesh never mixes with the public IPFS DHT. */
+export const DHT_PROTOCOL = '/kadmesh/kad/1.0.0'
+
+/** QUIC transport options. */
+export interface QuicInit {
+  /**
+   * Milliseconds without a packet from a peer after which its connection is dead and the calls on
+   * it fail with MESH_ERR_CONNECTION_LOST. This is how fast a killed peer is noticed.
+   * Default 3_000 (QUIC's own default is 10_000); 1_000 to 600_000.
+   */
+  maxIdleTimeout?: number
+  /** Milliseconds between QUIC keep-alive PINGs; must be below `maxIdleTimeout`. Default 1_000. */
+  keepAliveInterval?: number
+  /** Most RPC streams kept to one peer (both directions together). Default 4; 1 to 16. */
+  streamsPerPeer?: number
+}
+
+/** Options of {@link createMesh}. */
+export interface MeshInit {
+  /** Multiaddrs to listen on. Default: all IPv4 interfaces, random UDP port (`/ip4/0.0.0.0/udp/0/quic-v1`). */
+  listen?: string[]
+  /** Multiaddrs ending in `/p2p/<nodeId>` of nodes to join the mesh through. Default none. */
+  bootstrap?: string[]
+  /**
+   * The node's Ed25519 key: libp2p protobuf bytes, or a key file path (created with a new key when
+   * missing). Default: a new key, hence a new node id, on every start.
+   */
+  privateKey?: Uint8Array | string
+  /**
+   * `public`: listens and can be dialled. `outbound-only`: listens nowhere, only dials out (behind
+   * NAT or a firewall). Default `public`.
+   */
+  reachability?: 'public' | 'outbound-only'
+  /** Default timeout of a call in milliseconds, when the call gives none. Default 30_000; 1 to 2^31-1. */
+  timeout?: number
+  /** Largest frame, in bytes, this node sends or accepts. Default 4 MiB; 1 KiB to 16 MiB. */
+  maxFrameSize?: number
+  /** Calls that may wait for a stream to one peer before further calls fail with MESH_ERR_OVERLOADED. Default 10_000. */
+  maxQueuedPerPeer?: number
+  /** Milliseconds allowed to open a connection and stream to a peer. Default 10_000. */
+  dialTimeout?: number
+  /** Per-transport options. */
+  transports?: { quic?: QuicInit }
+}
+
+/** Every option with its default filled in. */
+export interface MeshConfig {
+  listen: string[]
+  bootstrap: string[]
+  privateKey: Uint8Array | string | undefined
+  reachability: 'public' | 'outbound-only'
+  timeout: number
+  maxFrameSize: number
+  maxQueuedPerPeer: number
+  dialTimeout: number
+  quic: Required<QuicInit>
+}
+
+const MAX_TIMEOUT = 2 ** 31 - 1
+
+export function meshConfig (init: MeshInit = {}): MeshConfig {
+  const quic = init.transports?.quic ?? {}
+  const config: MeshConfig = {
+    listen: stringList(init.listen, 'options.listen') ?? ['/ip4/0.0.0.0/udp/0/quic-v1'],
+    bootstrap: stringList(init.bootstrap, 'options.bootstrap') ?? [],
+    privateKey: init.privateKey,
+    reachability: init.reachability ?? 'public',
+    timeout: integer(init.timeout, 'options.timeout', 30_000, 1, MAX_TIMEOUT),
+    maxFrameSize: integer(init.maxFrameSize, 'options.maxFrameSize', DEFAULT_MAX_FRAME_SIZE, 1024, 16 * 1024 * 1024),
+    maxQueuedPerPeer: integer(init.maxQueuedPerPeer, 'options.maxQueuedPerPeer', 10_000, 1, 1_000_000),
+    dialTimeout: integer(init.dialTimeout, 'options.dialTimeout', 10_000, 100, MAX_TIMEOUT),
+    quic: {
+      maxIdleTimeout: integer(quic.maxIdleTimeout, 'options.transports.quic.maxIdleTimeout', 3_000, 1_000, 600_000),
+      keepAliveInterval: integer(quic.keepAliveInterval, 'options.transports.quic.keepAliveInterval', 1_000, 100, 600_000),
+      streamsPerPeer: integer(quic.streamsPerPeer, 'options.transports.quic.streamsPerPeer', 4, 1, 16)
+    }
+  }
+  if (config.reachability !== 'public' && config.reachability !== 'outbound-only') {
+    throw new InvalidOptionsError("options.reachability must be 'public' or 'outbound-only'")
+  }
+  if (config.quic.keepAliveInterval >= config.quic.maxIdleTimeout) {
+    throw new InvalidOptionsError('options.transports.quic.keepAliveInterval must be below maxIdleTimeout')
+  }
+  if (config.privateKey !== undefined && typeof config.privateKey !== 'string' && !(config.privateKey instanceof Uint8Array)) {
+    throw new InvalidOptionsError('options.privateKey must be key bytes or a key file path')
+  }
+  return config
+}
+
+/** Validates a per-call timeout (ms). */
+export function callTimeout (value: number | undefined, fallback: number): number {
+  return integer(value, 'options.timeout', fallback, 1, MAX_TIMEOUT)
+}
+
+export function integer (value: number | undefined, name: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidOptionsError(`${name} must be an integer from ${min} to ${max}`)
+  }
+  return value
+}
+
+function stringList (value: string[] | undefined, name: string): string[] | undefined {
+  if (value === undefined) return undefined
+  if (!Array.isArray(value) || value.some(v => typeof v !== 'string')) {
+    throw new InvalidOptionsError(`${name} must be an array of multiaddr strings`)
+  }
+  return value
+}

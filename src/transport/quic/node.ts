@@ -1,0 +1,57 @@
+import { quic } from '@chainsafe/libp2p-quic'
+import { identify } from '@libp2p/identify'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { ping } from '@libp2p/ping'
+import { createLibp2p } from 'libp2p'
+import { DHT_PROTOCOL, type MeshConfig } from '../../options.js'
+import { installQuicRejectionGuard } from './rejection-guard.js'
+
+export type MeshLibp2p = Libp2p<{ dht: KadDHT, identify: unknown, ping: unknown }>
+
+/** QUIC options we pass on (the package's own option type is broken: see notes P2). */
+interface QuicTransportOptions {
+  maxIdleTimeout: number
+  keepAliveInterval: number
+  maxConcurrentStreamLimit: number
+  ipv6: boolean
+}
+
+/**
+ * A libp2p node as kadmesh uses it: QUIC only (TLS 1.3 and multiplexing built in, so no
+ * encrypter or muxer), identify and ping (kad-dht needs both), and kad-dht in server mode on
+ * kadmesh's own protocol with an address mapper that keeps loopback and LAN addresses (the default
+ * strips them, and the default client mode never answers queries on a LAN).
+ */
+export async function createQuicNode (config: MeshConfig, privateKey: PrivateKey): Promise<MeshLibp2p> {
+  installQuicRejectionGuard()
+  const quicOptions: QuicTransportOptions = {
+    maxIdleTimeout: config.quic.maxIdleTimeout,
+    keepAliveInterval: config.quic.keepAliveInterval,
+    maxConcurrentStreamLimit: 256,
+    ipv6: config.listen.some(a => a.startsWith('/ip6/'))
+  }
+  const outboundOnly = config.reachability === 'outbound-only'
+  return createLibp2p({
+    privateKey,
+    addresses: { listen: outboundOnly ? [] : config.listen },
+    transports: [quic(quicOptions)],
+    connectionManager: {
+      maxConnections: 300,
+      // the default (5 per second per IP) refuses most of a local cluster joining at once
+      inboundConnectionThreshold: 1_000,
+      maxIncomingPendingConnections: 100,
+      dialTimeout: config.dialTimeout
+    },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: DHT_PROTOCOL,
+        clientMode: outboundOnly,
+        peerInfoMapper: passthroughMapper,
+        allowQueryWithZeroPeers: true
+      })
+    }
+  }) as Promise<MeshLibp2p>
+}

@@ -1,0 +1,181 @@
+import { ClosedError, type MeshError, OverloadedError, UnreachableError } from '../../errors.js'
+import type { PendingCall } from '../../actors/pending-call.js'
+import { Deque } from '../../util/deque.js'
+import type { FrameStream, PeerLink } from '../interfaces.js'
+import { Channel, type ChannelInit } from './channel.js'
+
+/**
+ * A channel keeps taking calls until this many bytes are outstanding on it; past that the pool
+ * prefers the least-loaded channel and opens another stream. Small calls thus batch on one stream
+ * (fewer native writes), and large ones spread over the pool (the QUIC binding reads each stream
+ * 4 KiB per native call, so one stream caps bulk throughput).
+ */
+export const STRIPE_BYTES = 64 * 1024
+
+export interface StreamPoolInit {
+  remote: string
+  /** Most streams this pool keeps to the peer (its own and the peer's). */
+  maxStreams: number
+  /** Most calls waiting for window space or a stream; beyond it calls fail with MESH_ERR_OVERLOADED. */
+  maxQueued: number
+  /** Opens a new RPC stream to the peer, dialling it if needed. */
+  openStream: () => Promise<FrameStream>
+  /** What every channel of this pool shares. */
+  channel: Omit<ChannelInit, 'stream' | 'remote' | 'onReady' | 'onClose'>
+  /** The pool has no streams and nothing queued: its owner may drop it. */
+  onIdle: (pool: StreamPool) => void
+}
+
+export interface StreamPoolStats {
+  remote: string
+  streams: number
+  opening: number
+  queued: number
+  outstanding: number
+  serving: number
+}
+
+/**
+ * The QUIC link to one peer: a few long-lived streams on the RPC protocol (opened by either side),
+ * many calls multiplexed on each, and a bounded queue for calls that wait for window space or for
+ * the first stream. A stream that dies hands back its unwritten calls and is replaced on next use.
+ */
+export class StreamPool implements PeerLink {
+  readonly transport = 'quic' as const
+  readonly remote: string
+  readonly #init: StreamPoolInit
+  readonly #channels: Channel[] = []
+  readonly #queue = new Deque<PendingCall>()
+  #current: Channel | undefined
+  #opening = 0
+  #closed = false
+
+  constructor (init: StreamPoolInit) {
+    this.#init = init
+    this.remote = init.remote
+  }
+
+  get streams (): number { return this.#channels.length }
+
+  stats (): StreamPoolStats {
+    let outstanding = 0
+    let serving = 0
+    for (const ch of this.#channels) { outstanding += ch.outstandingFrames; serving += ch.serving }
+    return { remote: this.remote, streams: this.#channels.length, opening: this.#opening, queued: this.#queue.length, outstanding, serving }
+  }
+
+  submit (call: PendingCall): void {
+    if (this.#closed) {
+      call.reject(new ClosedError())
+      return
+    }
+    if (this.#queue.length === 0) {
+      const channel = this.#pick(call.frameSize)
+      if (channel !== undefined) {
+        channel.send(call)
+        if (channel.outstandingBytes >= STRIPE_BYTES) this.#grow()
+        return
+      }
+    }
+    if (this.#enqueue(call)) this.#grow()
+  }
+
+  /** Adds a stream (opened by us or accepted from the peer) to the pool. */
+  addStream (stream: FrameStream): Channel {
+    const channel = new Channel({
+      ...this.#init.channel,
+      stream,
+      remote: this.remote,
+      onReady: this.#onReady,
+      onClose: this.#onClose
+    })
+    if (this.#closed) {
+      channel.close(new ClosedError())
+    } else {
+      this.#channels.push(channel)
+      this.#drain()
+    }
+    return channel
+  }
+
+  close (reason: MeshError): void {
+    if (this.#closed) return
+    this.#closed = true
+    for (const call of this.#queue.drain()) call.reject(reason)
+    for (const channel of [...this.#channels]) channel.close(reason)
+  }
+
+  /** The channel for a frame of `size` bytes: the current one while it is not loaded, else the least loaded. */
+  #pick (size: number): Channel | undefined {
+    const current = this.#current
+    if (current !== undefined && current.outstandingBytes < STRIPE_BYTES && current.canSend(size)) return current
+    let best: Channel | undefined
+    for (const channel of this.#channels) {
+      if (channel.canSend(size) && (best === undefined || channel.outstandingBytes < best.outstandingBytes)) best = channel
+    }
+    this.#current = best
+    return best
+  }
+
+  #enqueue (call: PendingCall): boolean {
+    if (this.#queue.length >= this.#init.maxQueued) {
+      // drop calls that settled (timed out, aborted) while waiting, then look again
+      const live = this.#queue.drain().filter(c => !c.settled)
+      for (const c of live) this.#queue.push(c)
+      if (this.#queue.length >= this.#init.maxQueued) {
+        call.reject(new OverloadedError(`more than ${this.#init.maxQueued} calls are waiting to be sent to ${this.remote}`))
+        return false
+      }
+    }
+    this.#queue.push(call)
+    return true
+  }
+
+  #drain (): void {
+    for (let call = this.#queue.peek(); call !== undefined; call = this.#queue.peek()) {
+      if (call.settled) { this.#queue.shift(); continue }
+      const channel = this.#pick(call.frameSize)
+      if (channel === undefined) {
+        this.#grow()
+        return
+      }
+      this.#queue.shift()
+      channel.send(call)
+    }
+  }
+
+  /** Opens one more stream when every stream is loaded and the pool may grow. */
+  #grow (): void {
+    if (this.#closed || this.#opening > 0 || this.#channels.length >= this.#init.maxStreams) return
+    if (this.#channels.some(ch => ch.outstandingBytes < STRIPE_BYTES && ch.canSend(1))) return
+    this.#opening++
+    this.#init.openStream().then((stream) => {
+      this.#opening--
+      this.addStream(stream)
+    }, (err: Error) => {
+      this.#opening--
+      if (this.#channels.length > 0) return
+      const reason = new UnreachableError(`cannot reach ${this.remote}: ${err.message}`, { cause: err })
+      for (const call of this.#queue.drain()) call.reject(reason)
+      this.#init.onIdle(this)
+    })
+  }
+
+  #onReady = (): void => {
+    if (this.#queue.length > 0) this.#drain()
+  }
+
+  #onClose = (channel: Channel, unsent: PendingCall[]): void => {
+    const i = this.#channels.indexOf(channel)
+    if (i !== -1) this.#channels.splice(i, 1)
+    if (this.#current === channel) this.#current = undefined
+    if (this.#closed) return
+    if (unsent.length > 0) {
+      const rest = this.#queue.drain()
+      for (const call of unsent) this.#queue.push(call)
+      for (const call of rest) this.#queue.push(call)
+    }
+    if (this.#queue.length > 0) this.#drain()
+    else if (this.#channels.length === 0 && this.#opening === 0) this.#init.onIdle(this)
+  }
+}
