@@ -1,11 +1,11 @@
 import type { PeerId, Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import type { ActorOptions, Handlers } from './actors/actor.js'
 import { type ActorStats, Gateway } from './actors/gateway.js'
 import { PendingCall } from './actors/pending-call.js'
-import { AbortedError, BadRequestError, ClosedError, type MeshError, TooLargeError } from './errors.js'
+import { AbortedError, BadRequestError, ClosedError, InvalidOptionsError, type MeshError, TooLargeError } from './errors.js'
 import { loadPrivateKey } from './identity.js'
 import { callTimeout, type MeshConfig, type MeshInit, meshConfig, RPC_PROTOCOL } from './options.js'
 import { type Counters, countCode, createCounters } from './stats.js'
@@ -170,19 +170,33 @@ export class Mesh {
     await this.#libp2p.handle(RPC_PROTOCOL, (stream, connection) => {
       this.#onInboundStream(stream, connection.remotePeer)
     }, { maxInboundStreams: MAX_RPC_STREAMS, maxOutboundStreams: MAX_RPC_STREAMS })
-    for (const address of this.#config.bootstrap) await this.#addBootstrap(address)
+    const peers = this.#config.bootstrap.map(address => this.#bootstrapPeer(address))
+    await Promise.all(peers.map(async ({ peer, ma }) => {
+      // Known addresses let a call dial it on demand; the keep-alive tag makes libp2p redial it.
+      await this.#libp2p.peerStore.merge(peer, { multiaddrs: [ma], tags: { 'keep-alive-kadmesh': { value: 50 } } })
+    }))
+    // Join before resolving, so a new node is reachable from the mesh; a bootstrap node that is
+    // down is logged, not fatal (this node may be the first one up).
+    await Promise.all(peers.map(async ({ ma }) => {
+      try {
+        await this.#libp2p.dial(ma, { signal: this.#dialSignal() })
+      } catch (err) {
+        log.error('bootstrap dial to %s failed: %s', ma.toString(), (err as Error).message)
+      }
+    }))
   }
 
-  async #addBootstrap (address: string): Promise<void> {
-    const ma = multiaddr(address)
-    const id = ma.getComponents().findLast(c => c.name === 'p2p')?.value
-    if (id === undefined) throw new BadRequestError(`bootstrap address ${address} does not end in /p2p/<nodeId>`)
-    const peer = peerIdFromString(id)
-    // Known addresses let a call dial it on demand; the keep-alive tag makes libp2p redial it.
-    await this.#libp2p.peerStore.merge(peer, { multiaddrs: [ma], tags: { 'keep-alive-kadmesh': { value: 50 } } })
-    this.#libp2p.dial(ma, { signal: this.#dialSignal() }).catch((err: Error) => {
-      log.error('bootstrap dial to %s failed: %s', address, err.message)
-    })
+  #bootstrapPeer (address: string): { peer: PeerId, ma: Multiaddr } {
+    let ma: Multiaddr
+    let id: string | undefined
+    try {
+      ma = multiaddr(address)
+      id = ma.getComponents().findLast(c => c.name === 'p2p')?.value
+    } catch (err) {
+      throw new InvalidOptionsError(`options.bootstrap: ${address} is not a multiaddr: ${(err as Error).message}`)
+    }
+    if (id === undefined) throw new InvalidOptionsError(`options.bootstrap: ${address} does not end in /p2p/<nodeId>`)
+    return { peer: peerIdFromString(id), ma }
   }
 
   #dispatch (nodeId: string, method: string, args: unknown, options: CallOptions | undefined, oneWay: boolean): PendingCall {

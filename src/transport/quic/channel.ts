@@ -279,11 +279,12 @@ export class Channel implements CallTarget {
         this.#scheduleFlush()
         return
       } catch (err) {
+        // the result cannot be encoded or is too large: the caller gets that error instead
+        countCode(this.#init.counters.servedErrors, (err as MeshError).code)
         value = err
         fromHandler = false
       }
     }
-    if (!fromHandler) countCode(this.#init.counters.servedErrors, (value as MeshError).code ?? 'UNKNOWN')
     this.#writeError(entry.id, value, fromHandler)
   }
 
