@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'native/build/'] },
+  { ignores: ['dist/', 'node_modules/', 'native/build/', 'scratch/'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -177,13 +177,18 @@ export class Mesh {
     }))
     // Join before resolving, so a new node is reachable from the mesh; a bootstrap node that is
     // down is logged, not fatal (this node may be the first one up).
-    await Promise.all(peers.map(async ({ ma }) => {
+    const signal = this.#dialSignal()
+    const joined = await Promise.all(peers.map(async ({ ma }) => {
       try {
-        await this.#libp2p.dial(ma, { signal: this.#dialSignal() })
+        await this.#libp2p.dial(ma, { signal })
+        return true
       } catch (err) {
         log.error('bootstrap dial to %s failed: %s', ma.toString(), (err as Error).message)
+        return false
       }
     }))
+    // A lookup made before identify has put a bootstrap node in the routing table finds nothing.
+    if (joined.includes(true)) await routingTableReady(this.#libp2p, signal)
   }
 
   #bootstrapPeer (address: string): { peer: PeerId, ma: Multiaddr } {
@@ -275,17 +280,25 @@ export class Mesh {
 
   async #openStream (peer: PeerId): Promise<Stream> {
     const signal = this.#dialSignal()
-    let stream: Stream
-    try {
-      stream = await raceSignal(this.#libp2p.dialProtocol(peer, RPC_PROTOCOL, { signal }), signal)
-    } catch (err) {
-      if ((err as Error).name !== 'NoValidAddressesError' || signal.aborted) throw err
-      // The peer store knew the peer but no address (see notes P19): ask the DHT itself.
-      await this.#libp2p.peerRouting.findPeer(peer, { useCache: false, signal })
-      stream = await raceSignal(this.#libp2p.dialProtocol(peer, RPC_PROTOCOL, { signal }), signal)
+    for (let backoff = 25; ; backoff *= 2) {
+      try {
+        const stream = await raceSignal(this.#libp2p.dialProtocol(peer, RPC_PROTOCOL, { signal }), signal)
+        this.#counters.streamsOpened++
+        return stream
+      } catch (err) {
+        const name = (err as Error).name
+        if (signal.aborted || (name !== 'NoValidAddressesError' && name !== 'NotFoundError')) throw err
+        // No address known (a peer store entry without addresses, notes P19), or the DHT does not
+        // know the node yet (it joined a moment ago): look it up again, until the dial deadline.
+        await new Promise(resolve => setTimeout(resolve, backoff))
+        try {
+          await this.#libp2p.peerRouting.findPeer(peer, { useCache: false, signal })
+        } catch (lookupErr) {
+          if (signal.aborted) throw err
+          log('lookup of %s failed: %s', peer.toString(), (lookupErr as Error).message)
+        }
+      }
     }
-    this.#counters.streamsOpened++
-    return stream
   }
 
   #dialSignal (): AbortSignal {
@@ -304,6 +317,21 @@ export class Mesh {
     } catch {}
     await this.#libp2p.stop()
   }
+}
+
+/** Resolves once the DHT routing table holds a peer, or when `signal` aborts. */
+async function routingTableReady (libp2p: MeshLibp2p, signal: AbortSignal): Promise<void> {
+  const table = libp2p.services.dht.routingTable as unknown as EventTarget & { size: number }
+  if (table.size > 0 || signal.aborted) return
+  await new Promise<void>(resolve => {
+    const done = (): void => {
+      table.removeEventListener('peer:add', done)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    table.addEventListener('peer:add', done)
+    signal.addEventListener('abort', done)
+  })
 }
 
 /**

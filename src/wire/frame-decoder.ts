@@ -107,7 +107,7 @@ export function parseFrame (bytes: Uint8Array): Frame {
   const flags = (bytes[2] << 8) | bytes[3]
   if (flags !== 0) throw new MalformedFrameError(`unknown flags 0x${flags.toString(16)}`, id, type)
   const frame: Frame = { type: type as FrameType, id, timeout: 0, method: '', payload: EMPTY, frames: 0, bytes: 0, size: bytes.byteLength + LENGTH_SIZE }
-  let at = HEADER_SIZE
+  const at = HEADER_SIZE
   switch (type) {
     case FrameType.CALL:
       if (bytes.byteLength < at + 5) throw new MalformedFrameError('CALL frame too short', id, type)

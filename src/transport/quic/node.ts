@@ -1,13 +1,13 @@
 import { quic } from '@chainsafe/libp2p-quic'
 import { identify } from '@libp2p/identify'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
-import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { kadDHT, passthroughMapper, type SingleKadDHT } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { createLibp2p } from 'libp2p'
 import { DHT_PROTOCOL, type MeshConfig } from '../../options.js'
 import { installQuicRejectionGuard } from './rejection-guard.js'
 
-export type MeshLibp2p = Libp2p<{ dht: KadDHT, identify: unknown, ping: unknown }>
+export type MeshLibp2p = Libp2p<{ dht: SingleKadDHT, identify: unknown, ping: unknown }>
 
 /** QUIC options we pass on (the package's own option type is broken: see notes P2). */
 interface QuicTransportOptions {
