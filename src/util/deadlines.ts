@@ -17,8 +17,9 @@ export const DEADLINE_RESOLUTION_MS = 4
  */
 export class Deadlines<T extends Expirable> {
   readonly #slots = new Map<number, Set<T>>()
-  /** Min-heap of slot keys; a key whose slot is gone is skipped. */
+  /** Min-heap of slot keys, each at most once; a key whose slot is gone is skipped. */
   readonly #keys: number[] = []
+  readonly #inHeap = new Set<number>()
   #timer: ReturnType<typeof setTimeout> | undefined
   #timerSlot = Infinity
 
@@ -35,7 +36,10 @@ export class Deadlines<T extends Expirable> {
     if (slot === undefined) {
       slot = new Set()
       this.#slots.set(key, slot)
-      heapPush(this.#keys, key)
+      if (!this.#inHeap.has(key)) {
+        this.#inHeap.add(key)
+        heapPush(this.#keys, key)
+      }
       if (key < this.#timerSlot) this.#schedule(key)
     }
     slot.add(item)
@@ -57,6 +61,7 @@ export class Deadlines<T extends Expirable> {
     for (const slot of this.#slots.values()) items.push(...slot)
     this.#slots.clear()
     this.#keys.length = 0
+    this.#inHeap.clear()
     return items
   }
 
@@ -74,11 +79,17 @@ export class Deadlines<T extends Expirable> {
     while (this.#keys.length > 0) {
       const key = this.#keys[0]
       const slot = this.#slots.get(key)
-      if (slot === undefined) { heapPop(this.#keys); continue }
-      if (key * DEADLINE_RESOLUTION_MS > now) { this.#schedule(key); return }
+      if (slot !== undefined && key * DEADLINE_RESOLUTION_MS > now) { this.#schedule(key); return }
       heapPop(this.#keys)
-      this.#slots.delete(key)
-      for (const item of slot) item.expire()
+      this.#inHeap.delete(key)
+      if (slot === undefined) continue
+      // The slot stays in the map while it is expired, so an expire() that deletes a sibling
+      // still stops it (Set iteration skips deleted items and visits ones added meanwhile).
+      for (const item of slot) {
+        slot.delete(item)
+        item.expire()
+      }
+      if (this.#slots.get(key) === slot) this.#slots.delete(key)
     }
   }
 }

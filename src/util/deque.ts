@@ -28,7 +28,7 @@ export class Deque<T> {
   /** Removes and returns every item. */
   drain (): T[] {
     const out: T[] = []
-    for (let item = this.shift(); item !== undefined; item = this.shift()) out.push(item)
+    while (this.#length > 0) out.push(this.shift() as T)
     return out
   }
 

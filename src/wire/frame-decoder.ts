@@ -39,11 +39,6 @@ export class FrameDecoder {
     this.#maxFrameSize = maxFrameSize
   }
 
-  /** Bytes of a partial frame held between chunks. */
-  get buffered (): number {
-    return this.#prefixFill + this.#bodyFill
-  }
-
   push (chunk: Uint8Array, onFrame: (frame: Uint8Array) => void): void {
     if (this.#failed) throw new BadRequestError('frame decoder failed earlier; the stream is out of sync')
     let pos = 0

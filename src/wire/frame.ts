@@ -23,7 +23,7 @@ export const WIRE_VERSION = 1
 export const LENGTH_SIZE = 4
 /** Bytes after the length prefix that every frame has: version, type, flags, id. */
 export const HEADER_SIZE = 8
-/** Default (and upper bound of the configurable) maximum frame size, length prefix excluded. */
+/** Default maximum frame size, length prefix excluded (`maxFrameSize` may set 1 KiB to 16 MiB; both ends should agree). */
 export const DEFAULT_MAX_FRAME_SIZE = 4 * 1024 * 1024
 export const MAX_METHOD_BYTES = 255
 

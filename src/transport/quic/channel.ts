@@ -2,7 +2,7 @@ import { AbortedError, ConnectionLostError, type MeshError, OverloadedError, err
 import type { CallTarget, PendingCall } from '../../actors/pending-call.js'
 import type { Counters } from '../../stats.js'
 import { countCode } from '../../stats.js'
-import { type Frame, FrameType, STREAM_WINDOW_BYTES, STREAM_WINDOW_FRAMES } from '../../wire/frame.js'
+import { type Frame, FrameType, LENGTH_SIZE, STREAM_WINDOW_BYTES, STREAM_WINDOW_FRAMES } from '../../wire/frame.js'
 import { FrameDecoder, MalformedFrameError, parseFrame } from '../../wire/frame-decoder.js'
 import { FrameWriter, methodBytes } from '../../wire/frame-writer.js'
 import { decodePayload, encodePayload } from '../../wire/payload.js'
@@ -180,7 +180,7 @@ export class Channel implements CallTarget {
     try {
       frame = parseFrame(bytes)
     } catch (err) {
-      this.#onMalformed(err as MalformedFrameError)
+      this.#onMalformed(err as MalformedFrameError, bytes.byteLength + LENGTH_SIZE)
       return
     }
     switch (frame.type) {
@@ -203,7 +203,7 @@ export class Channel implements CallTarget {
     }
   }
 
-  #onMalformed (err: MalformedFrameError): void {
+  #onMalformed (err: MalformedFrameError, size: number): void {
     const counters = this.#init.counters
     counters.badFrames++
     countCode(counters.servedErrors, err.code)
@@ -211,8 +211,7 @@ export class Channel implements CallTarget {
     if (err.type === FrameType.CALL && err.id !== 0 && !this.#inbound.has(err.id)) {
       this.#writeError(err.id, err)
     } else if (err.type === FrameType.CAST) {
-      this.#creditFrames++
-      this.#scheduleFlush()
+      this.#returnCredit(size)
     }
   }
 
