@@ -102,7 +102,8 @@ export class Gateway implements InboundHandler {
       call.reject(new NoSuchMethodError(`no method ${call.method} on ${this.#init.nodeId}`))
       return
     }
-    const ctx = new CallContext(this.#init.nodeId, call.method, Date.now() + call.remaining())
+    // wall-clock deadline from the monotonic one, without reading the clock again
+    const ctx = new CallContext(this.#init.nodeId, call.method, performance.timeOrigin + call.deadline)
     const inv = new LocalInvocation(target.handler, args, ctx, call, this.#init)
     call.target = inv
     if (!target.actor.submit(inv)) {

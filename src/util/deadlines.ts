@@ -8,28 +8,69 @@ export interface Expirable {
 
 /** Deadlines are grouped into slots this many ms wide; an item expires at most this late. */
 export const DEADLINE_RESOLUTION_MS = 4
+/** Added items wait in a plain array until the tick ends; past this many they are placed at once. */
+const FRESH_LIMIT = 4096
+/** `deadlineSlot` of an item added this tick and not yet placed in a slot (no slot key is infinite). */
+const FRESH = -Infinity
+/** `deadlineSlot` of an item deleted before it was placed. */
+const GONE = Infinity
 
 /**
  * One timer for any number of deadlines. Items are grouped into slots of DEADLINE_RESOLUTION_MS;
  * adding and deleting are O(1) Set operations and only live items are held, so a steady stream of
  * calls that finish in time costs no timer churn. (A setTimeout per call costs several times more,
  * and a heap with lazy deletion holds every call until its deadline: 30 s × 160k calls/s.)
+ * Items are placed in their slot only when the tick that added them ends (setImmediate): most
+ * local calls settle within it and never touch a slot.
  */
 export class Deadlines<T extends Expirable> {
   readonly #slots = new Map<number, Set<T>>()
   /** Min-heap of slot keys, each at most once; a key whose slot is gone is skipped. */
   readonly #keys: number[] = []
   readonly #inHeap = new Set<number>()
+  #fresh: T[] = []
+  #sweepQueued = false
   #timer: ReturnType<typeof setTimeout> | undefined
   #timerSlot = Infinity
 
   get size (): number {
     let n = 0
     for (const slot of this.#slots.values()) n += slot.size
+    for (const item of this.#fresh) if (item.deadlineSlot === FRESH) n++
     return n
   }
 
   add (item: T): void {
+    item.deadlineSlot = FRESH
+    this.#fresh.push(item)
+    if (this.#fresh.length >= FRESH_LIMIT) {
+      this.#sweep()
+    } else if (!this.#sweepQueued) {
+      this.#sweepQueued = true
+      setImmediate(this.#sweep)
+    }
+  }
+
+  delete (item: T): void {
+    if (item.deadlineSlot === FRESH || item.deadlineSlot === GONE) {
+      item.deadlineSlot = GONE
+      return
+    }
+    const slot = this.#slots.get(item.deadlineSlot)
+    if (slot === undefined) return
+    slot.delete(item)
+    if (slot.size === 0) this.#slots.delete(item.deadlineSlot)
+  }
+
+  /** Places the items added since the last sweep that are still live. */
+  #sweep = (): void => {
+    this.#sweepQueued = false
+    const fresh = this.#fresh
+    this.#fresh = []
+    for (const item of fresh) if (item.deadlineSlot === FRESH) this.#place(item)
+  }
+
+  #place (item: T): void {
     const key = Math.ceil(item.deadline / DEADLINE_RESOLUTION_MS)
     item.deadlineSlot = key
     let slot = this.#slots.get(key)
@@ -45,19 +86,13 @@ export class Deadlines<T extends Expirable> {
     slot.add(item)
   }
 
-  delete (item: T): void {
-    const slot = this.#slots.get(item.deadlineSlot)
-    if (slot === undefined) return
-    slot.delete(item)
-    if (slot.size === 0) this.#slots.delete(item.deadlineSlot)
-  }
-
   /** Cancels the timer and returns every item without expiring it. */
   drain (): T[] {
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     this.#timer = undefined
     this.#timerSlot = Infinity
-    const items: T[] = []
+    const items: T[] = this.#fresh.filter(item => item.deadlineSlot === FRESH)
+    this.#fresh = []
     for (const slot of this.#slots.values()) items.push(...slot)
     this.#slots.clear()
     this.#keys.length = 0
