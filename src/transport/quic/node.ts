@@ -5,7 +5,7 @@ import { kadDHT, passthroughMapper, type SingleKadDHT } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { createLibp2p } from 'libp2p'
 import { DHT_PROTOCOL, type MeshConfig } from '../../options.js'
-import { installQuicRejectionGuard } from './rejection-guard.js'
+import { adaptQuicBinding } from './binding.js'
 
 export type MeshLibp2p = Libp2p<{ dht: SingleKadDHT, identify: unknown, ping: unknown }>
 
@@ -24,7 +24,7 @@ interface QuicTransportOptions {
  * strips them, and the default client mode never answers queries on a LAN).
  */
 export async function createQuicNode (config: MeshConfig, privateKey: PrivateKey): Promise<MeshLibp2p> {
-  installQuicRejectionGuard()
+  adaptQuicBinding()
   const quicOptions: QuicTransportOptions = {
     maxIdleTimeout: config.quic.maxIdleTimeout,
     keepAliveInterval: config.quic.keepAliveInterval,

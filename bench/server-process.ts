@@ -1,0 +1,99 @@
+/** The parent's handle on the forked server process (bench/server.ts). */
+import { type ChildProcess, fork } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { isToClient, type ReadyMessage, type ToServer, type Usage } from './ipc.js'
+
+const READY_TIMEOUT_MS = 30_000
+const USAGE_TIMEOUT_MS = 10_000
+
+export class ServerProcess {
+  readonly nodeId: string
+  readonly addresses: string[]
+  readonly pid: number
+  readonly #child: ChildProcess
+  readonly #waiting = new Map<number, { resolve: (u: Usage) => void, reject: (e: Error) => void }>()
+  #nextId = 0
+  #exited: Error | undefined
+
+  /** Set once the process has exited: why. */
+  get exited (): Error | undefined { return this.#exited }
+
+  private constructor (child: ChildProcess, ready: ReadyMessage) {
+    this.#child = child
+    this.nodeId = ready.nodeId
+    this.addresses = ready.addresses
+    this.pid = ready.pid
+    child.on('message', (message: unknown) => {
+      if (!isToClient(message) || message.type !== 'usage') return
+      const waiter = this.#waiting.get(message.id)
+      this.#waiting.delete(message.id)
+      waiter?.resolve({ cpuUs: message.cpu.user + message.cpu.system, rss: message.rss, heapUsed: message.heapUsed, mesh: message.mesh })
+    })
+    child.once('exit', (code, signal) => {
+      this.#exited = new Error(`bench server (pid ${child.pid}) exited: code ${code}, signal ${signal}`)
+      for (const waiter of this.#waiting.values()) waiter.reject(this.#exited)
+      this.#waiting.clear()
+    })
+  }
+
+  /** Forks the server with this process's Node binary (libp2p v3 needs Node ≥ 22) and waits until it listens. */
+  static async start (): Promise<ServerProcess> {
+    const script = fileURLToPath(new URL('./server.js', import.meta.url))
+    // No inherited execArgv (flags such as --input-type or --cpu-prof meant for the client);
+    // NODE_OPTIONS still reaches both processes.
+    const child = fork(script, [], { execPath: process.execPath, execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    try {
+      const ready = await new Promise<ReadyMessage>((resolve, reject) => {
+        const timer = setTimeout(() => { reject(new Error(`bench server not ready after ${READY_TIMEOUT_MS} ms`)) }, READY_TIMEOUT_MS)
+        child.on('message', (message: unknown) => {
+          if (!isToClient(message)) return
+          if (message.type === 'ready') { clearTimeout(timer); resolve(message) }
+          if (message.type === 'failed') { clearTimeout(timer); reject(new Error(`bench server failed: ${message.message}`)) }
+        })
+        child.once('error', (err) => { clearTimeout(timer); reject(err) })
+        child.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`bench server exited before ready: code ${code}, signal ${signal}`)) })
+      })
+      return new ServerProcess(child, ready)
+    } catch (err) {
+      child.kill()
+      throw err
+    }
+  }
+
+  /** The server's cumulative CPU time and current memory. */
+  async usage (): Promise<Usage> {
+    if (this.#exited !== undefined) throw this.#exited
+    const id = this.#nextId++
+    return new Promise<Usage>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiting.delete(id)
+        reject(new Error(`bench server did not report its usage within ${USAGE_TIMEOUT_MS} ms`))
+      }, USAGE_TIMEOUT_MS)
+      this.#waiting.set(id, {
+        resolve: (u) => { clearTimeout(timer); resolve(u) },
+        reject: (e) => { clearTimeout(timer); reject(e) }
+      })
+      const request: ToServer = { type: 'usage', id }
+      this.#child.send(request)
+    })
+  }
+
+  /** Stops the child by its pid: SIGTERM, then SIGKILL if it has not exited within 3 s. */
+  async stop (): Promise<void> {
+    await stopChild(this.#child)
+  }
+}
+
+export async function stopChild (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => { child.once('exit', () => { resolve() }) })
+  child.kill('SIGTERM')
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<boolean>((resolve) => { timer = setTimeout(() => { resolve(true) }, 3_000) })
+  const timedOut = await Promise.race([exited.then(() => false), late])
+  clearTimeout(timer)
+  if (timedOut) {
+    child.kill('SIGKILL')
+    await exited
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * The benchmark's server process, forked by bench/run.ts: one kadmesh node with the `bench.echo`
+ * actor and the raw echo protocol on its libp2p node. It reports its addresses once ready and its
+ * own CPU time and RSS when asked. It exits when its parent disconnects, so it never outlives the
+ * run; the parent stops it with child.kill() (SIGTERM).
+ */
+import { createMesh, type Mesh } from '../src/index.js'
+import { handleEcho } from './echo-protocol.js'
+import { isToServer, type ToClient } from './ipc.js'
+
+function send (message: ToClient): void {
+  process.send?.(message)
+}
+
+async function main (): Promise<void> {
+  if (process.send === undefined) throw new Error('bench/server.js must be started by bench/run.js (it needs an IPC channel)')
+  const mesh: Mesh = await createMesh({ listen: ['/ip4/127.0.0.1/udp/0/quic-v1'] })
+  mesh.actor('bench', { echo: (x: unknown) => x }, { concurrency: 64, mailbox: 4096 })
+  await handleEcho(mesh.libp2p)
+
+  let stopping = false
+  const stop = (code: number): void => {
+    if (stopping) return
+    stopping = true
+    // Bounded: a stuck stop must not keep the process alive.
+    setTimeout(() => process.exit(code), 2_000).unref()
+    mesh.stop().finally(() => process.exit(code))
+  }
+  process.on('SIGTERM', () => { stop(0) })
+  process.on('SIGINT', () => { stop(0) })
+  process.on('disconnect', () => { stop(0) })
+  process.on('message', (message: unknown) => {
+    if (!isToServer(message)) return
+    const memory = process.memoryUsage()
+    send({ type: 'usage', id: message.id, cpu: process.cpuUsage(), rss: memory.rss, heapUsed: memory.heapUsed, mesh: mesh.stats() })
+  })
+  send({ type: 'ready', nodeId: mesh.nodeId, addresses: mesh.addresses, pid: process.pid })
+}
+
+main().catch((err: unknown) => {
+  const message = err instanceof Error ? (err.stack ?? err.message) : String(err)
+  console.error('bench server failed:', message)
+  send({ type: 'failed', message })
+  process.exit(1)
+})
