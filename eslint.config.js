@@ -12,7 +12,7 @@ export default tseslint.config(
     }
   },
   {
-    files: ['bench/**', 'examples/**', 'bin/**', 'test/fixtures/**'],
+    files: ['bench/**', 'examples/**', 'bin/**', 'scripts/**', 'test/fixtures/**'],
     rules: { 'no-console': 'off' }
   }
 )
