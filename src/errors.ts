@@ -27,6 +27,10 @@ export const ErrorCode = {
   TOO_LARGE: 'MESH_ERR_TOO_LARGE',
   /** The caller is not allowed to do this. */
   FORBIDDEN: 'MESH_ERR_FORBIDDEN',
+  /** A call through gateways would take more hops than its budget. */
+  HOP_LIMIT: 'MESH_ERR_HOP_LIMIT',
+  /** A call through gateways would visit a node twice. */
+  LOOP: 'MESH_ERR_LOOP',
   /** A remote handler threw an error that had no code of its own. */
   REMOTE: 'MESH_ERR_REMOTE',
   /** The mesh was given options it cannot use. */
@@ -82,6 +86,16 @@ export class UnreachableError extends MeshError {
   override name = 'UnreachableError'
   override readonly retryable = true
   constructor (message = 'the destination is unreachable', options?: MeshErrorOptions) { super(ErrorCode.UNREACHABLE, message, options) }
+}
+
+export class HopLimitError extends MeshError {
+  override name = 'HopLimitError'
+  constructor (message = 'hop budget exhausted', options?: MeshErrorOptions) { super(ErrorCode.HOP_LIMIT, message, options) }
+}
+
+export class LoopError extends MeshError {
+  override name = 'LoopError'
+  constructor (message = 'routing loop', options?: MeshErrorOptions) { super(ErrorCode.LOOP, message, options) }
 }
 
 export class NoSuchMethodError extends MeshError {
@@ -147,6 +161,8 @@ const MESH_ERROR_CLASSES: Record<string, MeshErrorClass> = {
   [ErrorCode.CLOSED]: ClosedError,
   [ErrorCode.CONNECTION_LOST]: ConnectionLostError,
   [ErrorCode.UNREACHABLE]: UnreachableError,
+  [ErrorCode.HOP_LIMIT]: HopLimitError,
+  [ErrorCode.LOOP]: LoopError,
   [ErrorCode.NO_SUCH_METHOD]: NoSuchMethodError,
   [ErrorCode.OVERLOADED]: OverloadedError,
   [ErrorCode.BAD_REQUEST]: BadRequestError,

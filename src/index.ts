@@ -24,7 +24,7 @@ export async function createMesh (init?: MeshInit): Promise<Mesh> {
 }
 
 export { Mesh }
-export type { CallOptions, MeshStats } from './mesh.js'
+export type { CallOptions, CallTrace, MeshStats, RouteEntry } from './mesh.js'
 export type { MeshInit, QuicInit } from './options.js'
 export type { ActorOptions, Handler, Handlers } from './actors/actor.js'
 export type { Context } from './actors/context.js'
@@ -35,7 +35,7 @@ export type { TransportName } from './transport/interfaces.js'
 export { createKeyFile, loadPrivateKey } from './identity.js'
 export {
   AbortedError, BadRequestError, ClosedError, ConnectionLostError, ErrorCode, ForbiddenError,
-  InvalidOptionsError, MeshError, NoSuchMethodError, OverloadedError, RemoteError, TimeoutError,
-  TooLargeError, UnreachableError
+  HopLimitError, InvalidOptionsError, LoopError, MeshError, NoSuchMethodError, OverloadedError,
+  RemoteError, TimeoutError, TooLargeError, UnreachableError
 } from './errors.js'
 export type { MeshErrorOptions } from './errors.js'

@@ -3,11 +3,21 @@ import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import type { ActorOptions, Handlers } from './actors/actor.js'
+import type { Context } from './actors/context.js'
 import { type ActorStats, Gateway } from './actors/gateway.js'
 import { PendingCall } from './actors/pending-call.js'
-import { AbortedError, BadRequestError, ClosedError, InvalidOptionsError, type MeshError, TooLargeError } from './errors.js'
+import { AbortedError, BadRequestError, ClosedError, ConnectionLostError, ErrorCode, InvalidOptionsError, type MeshError, TooLargeError } from './errors.js'
 import { loadPrivateKey } from './identity.js'
-import { callTimeout, type MeshConfig, type MeshInit, meshConfig, RPC_PROTOCOL } from './options.js'
+import type { PrivateKey } from '@libp2p/interface'
+import { FIND_ROUTE_METHOD, type FindRouteRequest, type FindRouteResult, RouteDiscovery } from './routing/discovery.js'
+import { OriginAuth } from './routing/origin-auth.js'
+import { DEFAULT_HOP_BUDGET, encodeRouteHeader, MAX_HOP_BUDGET } from './routing/route-header.js'
+import { RouteTable } from './routing/route-table.js'
+import { Resolver } from './routing/resolver.js'
+import { Router } from './routing/router.js'
+import type { TransportName } from './transport/interfaces.js'
+import { ErrorBody, errorFromBody, parseRoutedReply } from './wire/answers.js'
+import { callTimeout, integer, type MeshConfig, type MeshInit, meshConfig, RPC_PROTOCOL } from './options.js'
 import { type Counters, countCode, createCounters } from './stats.js'
 import { createQuicNode, type MeshLibp2p } from './transport/quic/node.js'
 import { StreamPool, type StreamPoolStats } from './transport/quic/stream-pool.js'
@@ -29,6 +39,25 @@ export interface CallOptions {
   timeout?: number
   /** Aborting it rejects the call with MESH_ERR_ABORTED and aborts the remote handler's `ctx.signal`. */
   signal?: AbortSignal
+  /** Most hops the call may take through gateways. Default 8; 1 to 32. */
+  hops?: number
+}
+
+/** What {@link Mesh.traceCall} reports: the result and the route the call took. */
+export interface CallTrace {
+  value: unknown
+  /** Node ids from the caller to the destination, forwarders between. */
+  path: string[]
+  /** How each hop travelled (one entry per hop: `path.length - 1` of them). */
+  transports: TransportName[]
+}
+
+/** A learned route, as {@link Mesh.routes} lists it. */
+export interface RouteEntry {
+  destination: string
+  path: string[]
+  /** `direct`: an open stream pool; `routed`: through the gateways on `path`. */
+  kind: 'direct' | 'routed'
 }
 
 /** A snapshot of a node's state and counters. */
@@ -39,7 +68,15 @@ export interface MeshStats {
   counters: Counters
   pools: StreamPoolStats[]
   actors: ActorStats[]
+  routes: RouteEntry[]
 }
+
+/** How long a routed destination's route is kept before it is looked for again (ms). */
+const ROUTE_TTL = 5 * 60_000
+/** How long a destination nobody could find is answered at once with UNREACHABLE (ms). */
+const NEGATIVE_TTL = 2_000
+/** After a routed call, how long to wait before trying a direct connection to that node again (ms). */
+const DIRECT_RETRY = 30_000
 
 /**
  * A kadmesh node. Create it with {@link createMesh}; stop it with `stop()` or `await using`.
@@ -54,18 +91,51 @@ export class Mesh {
   readonly #deadlines = new Deadlines<PendingCall>()
   readonly #pools = new Map<string, StreamPool>()
   readonly #shutdown = new AbortController()
+  readonly #routes = new RouteTable(10_000, ROUTE_TTL)
+  readonly #auth: OriginAuth
+  readonly #discovery: RouteDiscovery
+  readonly #resolver: Resolver
+  readonly #directTried = new Map<string, number>()
   #stopping: Promise<void> | undefined
 
   /** Use {@link createMesh}. */
-  private constructor (libp2p: MeshLibp2p, config: MeshConfig) {
+  private constructor (libp2p: MeshLibp2p, config: MeshConfig, privateKey: PrivateKey) {
     this.#libp2p = libp2p
     this.#config = config
     this.nodeId = libp2p.peerId.toString()
+    this.#auth = new OriginAuth(this.nodeId, privateKey)
+    const router = new Router({
+      self: this.nodeId,
+      auth: this.#auth,
+      counters: this.#counters,
+      deadlines: this.#deadlines,
+      onSettle: this.#onSettle,
+      directLink: async (nodeId) => this.#directLink(nodeId)
+    })
     this.#gateway = new Gateway({
       nodeId: this.nodeId,
       counters: this.#counters,
-      onCastError: (method, err) => { log.error('cast handler %s failed: %s', method, (err as Error)?.message ?? err) }
+      onCastError: (method, err) => { log.error('cast handler %s failed: %s', method, (err as Error)?.message ?? err) },
+      route: (req, deliver) => { router.route(req, deliver) }
     })
+    this.#discovery = new RouteDiscovery({
+      self: this.nodeId,
+      table: this.#routes,
+      neighbours: () => this.#libp2p.getPeers().map(p => p.toString()),
+      isConnected: (nodeId) => this.#isConnected(nodeId),
+      ask: async (neighbour, request, timeout) => this.call(neighbour, FIND_ROUTE_METHOD, request, { timeout: Math.max(1, Math.floor(timeout)) }) as Promise<FindRouteResult>
+    })
+    this.#resolver = new Resolver({
+      self: this.nodeId,
+      table: this.#routes,
+      discovery: this.#discovery,
+      counters: this.#counters,
+      connectDirect: async (nodeId) => { await this.#directLink(nodeId) },
+      negativeTtl: NEGATIVE_TTL
+    })
+    this.#gateway.register('_mesh', {
+      findRoute: async (request: FindRouteRequest, ctx: Context) => this.#discovery.find(checkFindRoute(request), performance.now() + (ctx.deadline - Date.now()))
+    }, { concurrency: 64, mailbox: 1024 }, true)
   }
 
   /** @internal */
@@ -73,7 +143,7 @@ export class Mesh {
     const config = meshConfig(init)
     const privateKey = await loadPrivateKey(config.privateKey)
     const libp2p = await createQuicNode(config, privateKey)
-    const mesh = new Mesh(libp2p, config)
+    const mesh = new Mesh(libp2p, config, privateKey)
     try {
       await mesh.#start()
     } catch (err) {
@@ -127,6 +197,21 @@ export class Mesh {
   }
 
   /**
+   * Like {@link call}, and also reports the route: `path` (caller, forwarders, destination) and the
+   * transport of each hop.
+   *
+   * @example
+   * ```ts
+   * const { value, path, transports } = await mesh.traceCall(nodeId, 'kv.get', { key: 'a' })
+   * ```
+   */
+  async traceCall (nodeId: string, method: string, args?: unknown, options?: CallOptions): Promise<CallTrace> {
+    const trace: CallTrace = { value: undefined, path: [], transports: [] }
+    trace.value = await this.#dispatch(nodeId, method, args, options, false, trace).promise
+    return trace
+  }
+
+  /**
    * Sends `method` to node `nodeId` without waiting for a result. Bad arguments throw at once;
    * a cast that cannot be delivered (unreachable node, unknown method, full mailbox) is counted in
    * `stats().counters.castsDropped`, since nobody waits for it.
@@ -144,8 +229,17 @@ export class Mesh {
       connections: this.#libp2p.getConnections().length,
       counters: structuredClone(this.#counters),
       pools: [...this.#pools.values()].map(pool => pool.stats()),
-      actors: this.#gateway.stats()
+      actors: this.#gateway.stats(),
+      routes: this.routes()
     }
+  }
+
+  /** The routes this node knows: open stream pools (direct) and paths through gateways. */
+  routes (): RouteEntry[] {
+    const direct = [...this.#pools.values()].filter(p => p.streams > 0)
+      .map(p => ({ destination: p.remote, path: [this.nodeId, p.remote], kind: 'direct' as const }))
+    const routed = this.#routes.entries().map(e => ({ destination: e.destination, path: e.path, kind: 'routed' as const }))
+    return [...direct, ...routed]
   }
 
   /**
@@ -204,11 +298,12 @@ export class Mesh {
     return { peer: peerIdFromString(id), ma }
   }
 
-  #dispatch (nodeId: string, method: string, args: unknown, options: CallOptions | undefined, oneWay: boolean): PendingCall {
+  #dispatch (nodeId: string, method: string, args: unknown, options: CallOptions | undefined, oneWay: boolean, trace?: CallTrace): PendingCall {
     if (this.#stopping !== undefined) throw new ClosedError()
     if (typeof nodeId !== 'string') throw new BadRequestError('nodeId must be a string')
     if (typeof method !== 'string') throw new BadRequestError('method must be a string')
     const timeout = callTimeout(options?.timeout, this.#config.timeout)
+    const budget = integer(options?.hops, 'options.hops', DEFAULT_HOP_BUDGET, 1, MAX_HOP_BUDGET)
     const signal = options?.signal
     if (signal?.aborted === true) throw new AbortedError()
     const local = nodeId === this.nodeId
@@ -217,7 +312,8 @@ export class Mesh {
     if (size - 4 > this.#config.maxFrameSize) {
       throw new TooLargeError(`call of ${size} bytes exceeds the maximum frame size of ${this.#config.maxFrameSize} bytes`)
     }
-    const link = local ? undefined : this.#link(nodeId)
+    const pool = local ? undefined : this.#pools.get(nodeId)
+    if (!local && pool === undefined) checkNodeId(nodeId)
     const call = new PendingCall(nodeId, method, payload, performance.now() + timeout, oneWay, this.#onSettle)
     call.frameSize = size
     this.#deadlines.add(call)
@@ -228,9 +324,101 @@ export class Mesh {
     }
     if (oneWay) this.#counters.castsSent++
     else this.#counters.callsSent++
-    if (link === undefined) this.#gateway.callLocal(call, args)
-    else link.submit(call)
+    if (local) {
+      traced(trace, [nodeId, nodeId], ['local'])
+      this.#gateway.callLocal(call, args)
+      return call
+    }
+    if (pool !== undefined && pool.streams > 0) {
+      traced(trace, [this.nodeId, nodeId], [pool.transport])
+      pool.submit(call)
+    } else {
+      void this.#resolveAndSend(call, budget, trace)
+    }
     return call
+  }
+
+  /** Sends a call to a node without a warm direct route: resolve, then direct or through gateways. */
+  async #resolveAndSend (call: PendingCall, budget: number, trace: CallTrace | undefined): Promise<void> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let path: string[]
+      try {
+        path = await this.#resolver.resolve(call.node, budget, call.deadline)
+      } catch (err) {
+        call.reject(err)
+        return
+      }
+      if (call.settled) return
+      if (path.length === 2) {
+        const pool = this.#link(call.node)
+        traced(trace, path, [pool.transport])
+        pool.submit(call)
+        return
+      }
+      const retry = await this.#sendRouted(call, path, budget, trace)
+      if (!retry || call.settled) return
+      this.#resolver.forget(call.node)
+    }
+  }
+
+  /**
+   * Sends a call through the gateways on `path`, signed as from this node. Resolves true when the
+   * call certainly did not reach its destination and may be sent again on a new route.
+   */
+  async #sendRouted (call: PendingCall, path: string[], budget: number, trace: CallTrace | undefined): Promise<boolean> {
+    const signed = await this.#auth.sign(call.node, call.method, call.payload)
+    if (call.settled) return false
+    const route = encodeRouteHeader({ hop: 1, budget, path, ...signed })
+    const inner = new PendingCall(path[1], call.method, call.payload, call.deadline, false)
+    inner.route = route
+    inner.raw = true
+    inner.frameSize = call.frameSize + 2 + route.byteLength
+    call.target = { cancel: (_call, reason) => { inner.abandon(reason) } }
+    this.#counters.routedSent++
+    this.#link(path[1]).submit(inner)
+    try {
+      const { transports, value } = parseRoutedReply(await inner.promise as Uint8Array)
+      traced(trace, path, transports)
+      call.resolve(value)
+      this.#tryDirectLater(call.node)
+      return false
+    } catch (err) {
+      const error = err instanceof ErrorBody ? errorFromBody(err.body, err.from) : err as MeshError
+      // A hop that could not pass the call on (or our first hop that could not be reached) never
+      // delivered it: safe to look for another route once. Anything else may have run.
+      const notDelivered = error.code === ErrorCode.UNREACHABLE && error.node !== call.node
+      if (notDelivered || error instanceof ConnectionLostError) this.#resolver.forget(call.node)
+      if (notDelivered && !call.settled) return true
+      call.reject(error)
+      return false
+    }
+  }
+
+  /**
+   * After a call through gateways, tries (at most every DIRECT_RETRY ms per node) to connect to the
+   * destination directly, so later calls skip the gateways when it turns out to be dialable.
+   */
+  #tryDirectLater (nodeId: string): void {
+    const now = performance.now()
+    if ((this.#directTried.get(nodeId) ?? -Infinity) > now - DIRECT_RETRY) return
+    this.#directTried.set(nodeId, now)
+    if (this.#directTried.size > 10_000) this.#directTried.delete(this.#directTried.keys().next().value as string)
+    this.#directLink(nodeId).then(() => { this.#resolver.forget(nodeId) }, () => {})
+  }
+
+  /** A stream pool with at least one stream to `nodeId`, opened if needed; rejects if unreachable directly. */
+  async #directLink (nodeId: string): Promise<StreamPool> {
+    const pool = this.#link(nodeId)
+    await pool.connect()
+    return pool
+  }
+
+  #isConnected (nodeId: string): boolean {
+    try {
+      return this.#libp2p.getConnections(peerIdFromString(nodeId)).some(c => c.status === 'open')
+    } catch {
+      return false
+    }
   }
 
   #onSettle = (call: PendingCall, err?: unknown): void => {
@@ -241,17 +429,7 @@ export class Mesh {
 
   /** The stream pool to a node, created on first use. */
   #link (nodeId: string): StreamPool {
-    let pool = this.#pools.get(nodeId)
-    if (pool === undefined) {
-      let peer: PeerId
-      try {
-        peer = peerIdFromString(nodeId)
-      } catch (err) {
-        throw new BadRequestError(`${nodeId} is not a node id`, { cause: err })
-      }
-      pool = this.#createPool(nodeId, peer)
-    }
-    return pool
+    return this.#pools.get(nodeId) ?? this.#createPool(nodeId, checkNodeId(nodeId))
   }
 
   #createPool (nodeId: string, peer: PeerId): StreamPool {
@@ -280,25 +458,18 @@ export class Mesh {
 
   async #openStream (peer: PeerId): Promise<Stream> {
     const signal = this.#dialSignal()
-    for (let backoff = 25; ; backoff *= 2) {
-      try {
-        const stream = await raceSignal(this.#libp2p.dialProtocol(peer, RPC_PROTOCOL, { signal }), signal)
-        this.#counters.streamsOpened++
-        return stream
-      } catch (err) {
-        const name = (err as Error).name
-        if (signal.aborted || (name !== 'NoValidAddressesError' && name !== 'NotFoundError')) throw err
-        // No address known (a peer store entry without addresses, notes P19), or the DHT does not
-        // know the node yet (it joined a moment ago): look it up again, until the dial deadline.
-        await new Promise(resolve => setTimeout(resolve, backoff))
-        try {
-          await this.#libp2p.peerRouting.findPeer(peer, { useCache: false, signal })
-        } catch (lookupErr) {
-          if (signal.aborted) throw err
-          log('lookup of %s failed: %s', peer.toString(), (lookupErr as Error).message)
-        }
-      }
+    let stream: Stream
+    try {
+      stream = await raceSignal(this.#libp2p.dialProtocol(peer, RPC_PROTOCOL, { signal }), signal)
+    } catch (err) {
+      if (signal.aborted || (err as Error).name !== 'NoValidAddressesError') throw err
+      // The peer store knew the peer but no address (see notes P19): ask the DHT itself.
+      this.#counters.dhtLookups++
+      await this.#libp2p.peerRouting.findPeer(peer, { useCache: false, signal })
+      stream = await raceSignal(this.#libp2p.dialProtocol(peer, RPC_PROTOCOL, { signal }), signal)
     }
+    this.#counters.streamsOpened++
+    return stream
   }
 
   #dialSignal (): AbortSignal {
@@ -317,6 +488,30 @@ export class Mesh {
     } catch {}
     await this.#libp2p.stop()
   }
+}
+
+function checkNodeId (nodeId: string): PeerId {
+  try {
+    return peerIdFromString(nodeId)
+  } catch (err) {
+    throw new BadRequestError(`${nodeId} is not a node id`, { cause: err })
+  }
+}
+
+function traced (trace: CallTrace | undefined, path: string[], transports: TransportName[]): void {
+  if (trace === undefined) return
+  trace.path = path
+  trace.transports = transports
+}
+
+/** Checks a route discovery request from another node. */
+function checkFindRoute (request: FindRouteRequest): FindRouteRequest {
+  const r = request as Partial<FindRouteRequest> | null
+  if (typeof r?.destination !== 'string' || !Array.isArray(r.explored) || r.explored.length > 4096 ||
+      r.explored.some(e => typeof e !== 'string') || !Number.isInteger(r.budget) || (r.budget as number) < 1 || (r.budget as number) > MAX_HOP_BUDGET) {
+    throw new BadRequestError('malformed route discovery request')
+  }
+  return r as FindRouteRequest
 }
 
 /** Resolves once the DHT routing table holds a peer, or when `signal` aborts. */

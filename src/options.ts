@@ -1,3 +1,4 @@
+import type { ConnectionGater } from '@libp2p/interface'
 import { InvalidOptionsError } from './errors.js'
 import { DEFAULT_MAX_FRAME_SIZE } from './wire/frame.js'
 
@@ -44,6 +45,13 @@ export interface MeshInit {
   maxQueuedPerPeer?: number
   /** Milliseconds allowed to open a connection and stream to a peer. Default 10_000. */
   dialTimeout?: number
+  /** Most open connections; beyond it libp2p refuses inbound connections and prunes idle ones. Default 300; 2 to 100,000. */
+  maxConnections?: number
+  /**
+   * A libp2p connection gater: decides which peers and addresses this node may dial or accept
+   * (allow-lists, deny-lists). Nodes it keeps apart reach each other through gateways.
+   */
+  connectionGater?: ConnectionGater
   /** Per-transport options. */
   transports?: { quic?: QuicInit }
 }
@@ -58,6 +66,8 @@ export interface MeshConfig {
   maxFrameSize: number
   maxQueuedPerPeer: number
   dialTimeout: number
+  maxConnections: number
+  connectionGater: ConnectionGater | undefined
   quic: Required<QuicInit>
 }
 
@@ -74,6 +84,8 @@ export function meshConfig (init: MeshInit = {}): MeshConfig {
     maxFrameSize: integer(init.maxFrameSize, 'options.maxFrameSize', DEFAULT_MAX_FRAME_SIZE, 1024, 16 * 1024 * 1024),
     maxQueuedPerPeer: integer(init.maxQueuedPerPeer, 'options.maxQueuedPerPeer', 10_000, 1, 1_000_000),
     dialTimeout: integer(init.dialTimeout, 'options.dialTimeout', 10_000, 100, MAX_TIMEOUT),
+    maxConnections: integer(init.maxConnections, 'options.maxConnections', 300, 2, 100_000),
+    connectionGater: init.connectionGater,
     quic: {
       maxIdleTimeout: integer(quic.maxIdleTimeout, 'options.transports.quic.maxIdleTimeout', 3_000, 1_000, 600_000),
       keepAliveInterval: integer(quic.keepAliveInterval, 'options.transports.quic.keepAliveInterval', 1_000, 100, 600_000),

@@ -25,6 +25,18 @@ export interface Counters {
   streamsAccepted: number
   /** Streams that died with calls in flight on them. */
   streamsLost: number
+  /** Calls this node sent through gateways (its route had more than one hop). */
+  routedSent: number
+  /** Routed calls this node passed on to their next hop. */
+  routedForwarded: number
+  /** Routed calls delivered here after their origin's signature checked out. */
+  routedDelivered: number
+  /** Destinations resolved without a cached route (dial attempt and/or discovery). */
+  resolutions: number
+  /** DHT lookups (findPeer) this node started. */
+  dhtLookups: number
+  /** Route discoveries this node started as origin. */
+  discoveries: number
 }
 
 export function createCounters (): Counters {
@@ -42,7 +54,13 @@ export function createCounters (): Counters {
     castsDropped: 0,
     streamsOpened: 0,
     streamsAccepted: 0,
-    streamsLost: 0
+    streamsLost: 0,
+    routedSent: 0,
+    routedForwarded: 0,
+    routedDelivered: 0,
+    resolutions: 0,
+    dhtLookups: 0,
+    discoveries: 0
   }
 }
 

@@ -8,6 +8,8 @@ export interface Context {
   readonly method: string
   /** Wall-clock time (ms since the epoch) after which the caller no longer waits for the result. */
   readonly deadline: number
+  /** Hops the call took to get here: 0 from this node itself, 1 direct, more through gateways. */
+  readonly hops: number
   /** Aborted when the caller cancels, times out, the connection dies, or the mesh stops. */
   readonly signal: AbortSignal
 }
@@ -20,13 +22,15 @@ export class CallContext implements Context {
   readonly caller: string
   readonly method: string
   readonly deadline: number
+  readonly hops: number
   #controller: AbortController | undefined
   #reason: MeshError | undefined
 
-  constructor (caller: string, method: string, deadline: number) {
+  constructor (caller: string, method: string, deadline: number, hops: number) {
     this.caller = caller
     this.method = method
     this.deadline = deadline
+    this.hops = hops
   }
 
   get signal (): AbortSignal {

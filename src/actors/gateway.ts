@@ -12,6 +12,8 @@ export interface GatewayInit {
   counters: Counters
   /** A cast's handler failed: there is no caller to tell. */
   onCastError: (method: string, err: unknown) => void
+  /** Handles a request that travels through gateways: forwards it, or delivers it here as from its origin. */
+  route: (req: InboundRequest, deliver: (origin: string, hops: number) => void) => void
 }
 
 export interface ActorStats {
@@ -40,8 +42,9 @@ export class Gateway implements InboundHandler {
     this.#init = init
   }
 
-  register (name: string, handlers: Handlers, options: ActorOptions = {}): void {
+  register (name: string, handlers: Handlers, options: ActorOptions = {}, system = false): void {
     if (typeof name !== 'string' || name.length === 0) throw new InvalidOptionsError('actor name must be a non-empty string')
+    if (name.startsWith('_') && !system) throw new InvalidOptionsError('actor names starting with _ are reserved for kadmesh')
     if (this.#actors.has(name)) throw new InvalidOptionsError(`an actor named ${name} is already registered`)
     if (typeof handlers !== 'object' || handlers === null) throw new InvalidOptionsError('handlers must be an object of functions')
     const concurrency = integer(options.concurrency, 'options.concurrency', 1, 1, 1_000_000)
@@ -69,6 +72,14 @@ export class Gateway implements InboundHandler {
 
   /** A request from another node. */
   onRequest (req: InboundRequest): void {
+    if (req.route.byteLength > 0) {
+      this.#init.route(req, (origin, hops) => { this.#deliver(req, origin, hops) })
+    } else {
+      this.#deliver(req, req.caller, 1)
+    }
+  }
+
+  #deliver (req: InboundRequest, caller: string, hops: number): void {
     const counters = this.#init.counters
     if (req.oneWay) counters.castsReceived++
     else counters.callsReceived++
@@ -84,7 +95,7 @@ export class Gateway implements InboundHandler {
       this.#refuse(req, err as MeshError)
       return
     }
-    const ctx = new CallContext(req.caller, req.method, Date.now() + req.timeout)
+    const ctx = new CallContext(caller, req.method, Date.now() + req.timeout, hops)
     req.onCancel = (reason) => { ctx.abort(reason) }
     if (!target.actor.submit(new RemoteInvocation(target.handler, args, ctx, req, this.#init))) {
       this.#refuse(req, this.#overloaded(target.actor))
@@ -103,7 +114,7 @@ export class Gateway implements InboundHandler {
       return
     }
     // wall-clock deadline from the monotonic one, without reading the clock again
-    const ctx = new CallContext(this.#init.nodeId, call.method, performance.timeOrigin + call.deadline)
+    const ctx = new CallContext(this.#init.nodeId, call.method, performance.timeOrigin + call.deadline, 0)
     const inv = new LocalInvocation(target.handler, args, ctx, call, this.#init)
     call.target = inv
     if (!target.actor.submit(inv)) {

@@ -25,6 +25,13 @@ export class PendingCall implements Expirable {
   id = 0
   /** Size of the frame that carries the call (flow control counts it). */
   frameSize = 0
+  /** Set for a call that travels through gateways: the route header its ROUTE frame carries. */
+  route: Uint8Array | undefined
+  /**
+   * Raw answers: the call resolves to the REPLY body and rejects with an ErrorBody, undecoded
+   * (routed calls: a forwarder passes them back as they are; the origin decodes them).
+   */
+  raw = false
   /** Removes the caller's abort listener; set by whoever added it. */
   detach: (() => void) | undefined
   /** Where the call was handed over, so a cancel reaches it; set by the transport. */

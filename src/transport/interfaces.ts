@@ -1,5 +1,6 @@
 import type { MeshError } from '../errors.js'
 import type { PendingCall } from '../actors/pending-call.js'
+import type { ErrorBody } from '../wire/answers.js'
 
 /** How a call travelled one hop. */
 export type TransportName = 'quic' | 'udp' | 'shm' | 'local'
@@ -15,6 +16,8 @@ export interface InboundRequest {
   readonly method: string
   /** The msgpack-encoded arguments. */
   readonly payload: Uint8Array
+  /** For a call travelling through gateways: its route header (empty otherwise). */
+  readonly route: Uint8Array
   /** Milliseconds the caller still waits for the result (0 for casts). */
   readonly timeout: number
   readonly oneWay: boolean
@@ -24,6 +27,10 @@ export interface InboundRequest {
   reply (value: unknown): void
   /** `fromHandler`: the error was thrown by user code (the caller gets a RemoteError). */
   fail (err: unknown, fromHandler: boolean): void
+  /** A forwarder passes back the next hop's routed REPLY body (the transport adds its hop). */
+  replyRaw (body: Uint8Array): void
+  /** A forwarder passes back the next hop's ERROR body unchanged. */
+  failRaw (error: ErrorBody): void
 }
 
 /** Receives inbound requests from every transport: the gateway actor. */

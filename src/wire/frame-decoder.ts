@@ -101,7 +101,7 @@ export function parseFrame (bytes: Uint8Array): Frame {
   if (version !== WIRE_VERSION) throw new MalformedFrameError(`unsupported wire version ${version}`, id, type)
   const flags = (bytes[2] << 8) | bytes[3]
   if (flags !== 0) throw new MalformedFrameError(`unknown flags 0x${flags.toString(16)}`, id, type)
-  const frame: Frame = { type: type as FrameType, id, timeout: 0, method: '', payload: EMPTY, frames: 0, bytes: 0, size: bytes.byteLength + LENGTH_SIZE }
+  const frame: Frame = { type: type as FrameType, id, timeout: 0, method: '', route: EMPTY, payload: EMPTY, frames: 0, bytes: 0, size: bytes.byteLength + LENGTH_SIZE }
   const at = HEADER_SIZE
   switch (type) {
     case FrameType.CALL:
@@ -113,6 +113,16 @@ export function parseFrame (bytes: Uint8Array): Frame {
     case FrameType.CAST:
       readMethod(bytes, at, frame)
       break
+    case FrameType.ROUTE: {
+      if (bytes.byteLength < at + 7) throw new MalformedFrameError('ROUTE frame too short', id, type)
+      frame.timeout = readU32(bytes, at)
+      if (frame.timeout === 0) throw new MalformedFrameError('ROUTE frame without a timeout', id, type)
+      const routeLength = (bytes[at + 4] << 8) | bytes[at + 5]
+      if (routeLength === 0 || bytes.byteLength < at + 6 + routeLength) throw new MalformedFrameError('bad route header length', id, type)
+      frame.route = bytes.subarray(at + 6, at + 6 + routeLength)
+      readMethod(bytes, at + 6 + routeLength, frame)
+      break
+    }
     case FrameType.REPLY:
     case FrameType.ERROR:
       frame.payload = bytes.subarray(at)

@@ -49,6 +49,20 @@ export class FrameWriter {
     return this.#end(at + 5 + method.byteLength + payload.byteLength)
   }
 
+  route (id: number, timeout: number, route: Uint8Array, method: Uint8Array, payload: Uint8Array): number {
+    if (route.byteLength === 0 || route.byteLength > 0xffff) throw new BadRequestError('route header must be 1 to 65535 bytes')
+    const at = this.#header(FrameType.ROUTE, id, 4 + 2 + route.byteLength + 1 + method.byteLength + payload.byteLength)
+    this.#view.setUint32(at, Math.max(1, Math.min(0xffffffff, Math.ceil(timeout))))
+    this.#view.setUint16(at + 4, route.byteLength)
+    this.#buf.set(route, at + 6)
+    let p = at + 6 + route.byteLength
+    this.#buf[p] = method.byteLength
+    this.#buf.set(method, p + 1)
+    p += 1 + method.byteLength
+    this.#buf.set(payload, p)
+    return this.#end(p + payload.byteLength)
+  }
+
   cast (method: Uint8Array, payload: Uint8Array): number {
     const at = this.#header(FrameType.CAST, 0, 1 + method.byteLength + payload.byteLength)
     this.#buf[at] = method.byteLength

@@ -15,6 +15,9 @@
  *   ERROR   msgpack { code, message, node, handler, data? }
  *   CANCEL  (empty)
  *   CREDIT  u32 frames, u32 bytes returned to the sender's window (id is 0)
+ *   ROUTE   u32 timeout, u16 route header length, route header (src/routing/route-header.ts),
+ *           u8 method length, method, msgpack args: a call travelling through gateways; its
+ *           REPLY body is u8 n, n transport codes (one per hop), msgpack value
  * ```
  */
 
@@ -41,7 +44,8 @@ export const FrameType = {
   REPLY: 3,
   ERROR: 4,
   CANCEL: 5,
-  CREDIT: 6
+  CREDIT: 6,
+  ROUTE: 7
 } as const
 export type FrameType = typeof FrameType[keyof typeof FrameType]
 
@@ -51,9 +55,11 @@ export interface Frame {
   id: number
   /** CALL: milliseconds the caller still waits for the result. */
   timeout: number
-  /** CALL, CAST: the method name. */
+  /** CALL, CAST, ROUTE: the method name. */
   method: string
-  /** CALL, CAST, REPLY, ERROR: the msgpack body, not yet decoded. */
+  /** ROUTE: the route header, not yet parsed. */
+  route: Uint8Array
+  /** CALL, CAST, ROUTE, REPLY, ERROR: the msgpack body, not yet decoded. */
   payload: Uint8Array
   /** CREDIT: frames returned. */
   frames: number

@@ -104,7 +104,7 @@ function payloadOf (value: unknown): Uint8Array {
 }
 
 function frame (fields: Partial<Frame> & Pick<Frame, 'type' | 'size'>): Frame {
-  return { id: 0, timeout: 0, method: '', payload: EMPTY, frames: 0, bytes: 0, ...fields }
+  return { id: 0, timeout: 0, method: '', route: EMPTY, payload: EMPTY, frames: 0, bytes: 0, ...fields }
 }
 
 /** One frame of every type, written by a FrameWriter, with the Frame each must parse back to. */
@@ -152,7 +152,7 @@ describe('FrameWriter → FrameDecoder → parseFrame', () => {
     const payload = payloadOf({ a: 1 })
     const size = writer.call(42, 2500, methodBytes('svc.get'), payload)
     const frames = decodeChunks([writer.take() as Uint8Array])
-    expect(frames).toEqual([{ type: FrameType.CALL, id: 42, timeout: 2500, method: 'svc.get', payload, frames: 0, bytes: 0, size }])
+    expect(frames).toEqual([{ type: FrameType.CALL, id: 42, timeout: 2500, method: 'svc.get', route: EMPTY, payload, frames: 0, bytes: 0, size }])
     expect(size).toBe(LENGTH_SIZE + HEADER_SIZE + 4 + 1 + 7 + payload.byteLength)
     expect(decodePayload(frames[0].payload)).toEqual({ a: 1 })
   })
@@ -162,7 +162,7 @@ describe('FrameWriter → FrameDecoder → parseFrame', () => {
     const payload = payloadOf([1, 2, 3])
     const size = writer.cast(methodBytes('log'), payload)
     expect(decodeChunks([writer.take() as Uint8Array])).toEqual([
-      { type: FrameType.CAST, id: 0, timeout: 0, method: 'log', payload, frames: 0, bytes: 0, size }
+      { type: FrameType.CAST, id: 0, timeout: 0, method: 'log', route: EMPTY, payload, frames: 0, bytes: 0, size }
     ])
     expect(size).toBe(12 + 1 + 3 + payload.byteLength)
   })

@@ -1,4 +1,4 @@
-import { AbortedError, ConnectionLostError, type MeshError, OverloadedError, errorFromWire, errorToWire, type WireError, BadRequestError } from '../../errors.js'
+import { AbortedError, ConnectionLostError, type MeshError, OverloadedError, errorToWire } from '../../errors.js'
 import type { CallTarget, PendingCall } from '../../actors/pending-call.js'
 import type { Counters } from '../../stats.js'
 import { countCode } from '../../stats.js'
@@ -6,6 +6,7 @@ import { type Frame, FrameType, LENGTH_SIZE, STREAM_WINDOW_BYTES, STREAM_WINDOW_
 import { FrameDecoder, MalformedFrameError, parseFrame } from '../../wire/frame-decoder.js'
 import { FrameWriter, methodBytes } from '../../wire/frame-writer.js'
 import { decodePayload, encodePayload } from '../../wire/payload.js'
+import { ErrorBody, errorFromBody, prependHop, routedReply } from '../../wire/answers.js'
 import type { FrameStream, InboundHandler, InboundRequest } from '../interfaces.js'
 
 export interface ChannelInit {
@@ -88,7 +89,9 @@ export class Channel implements CallTarget {
         size = this.#writer.cast(method, call.payload)
       } else {
         const id = this.#allocateId()
-        size = this.#writer.call(id, call.remaining(), method, call.payload)
+        size = call.route === undefined
+          ? this.#writer.call(id, call.remaining(), method, call.payload)
+          : this.#writer.route(id, call.remaining(), call.route, method, call.payload)
         call.id = id
         call.target = this
         this.#pending.set(id, call)
@@ -186,6 +189,7 @@ export class Channel implements CallTarget {
     switch (frame.type) {
       case FrameType.CALL:
       case FrameType.CAST:
+      case FrameType.ROUTE:
         this.#onRequest(frame)
         break
       case FrameType.REPLY:
@@ -208,7 +212,7 @@ export class Channel implements CallTarget {
     counters.badFrames++
     countCode(counters.servedErrors, err.code)
     // Tell a caller whose call we cannot read (and return a cast's credit) so its window stays right.
-    if (err.type === FrameType.CALL && err.id !== 0 && !this.#inbound.has(err.id)) {
+    if ((err.type === FrameType.CALL || err.type === FrameType.ROUTE) && err.id !== 0 && !this.#inbound.has(err.id)) {
       this.#writeError(err.id, err)
     } else if (err.type === FrameType.CAST) {
       this.#returnCredit(size)
@@ -250,11 +254,15 @@ export class Channel implements CallTarget {
     this.#pending.delete(frame.id)
     this.#outFrames--
     this.#outBytes -= call.frameSize
-    if (!call.settled) {
+    if (call.settled) {
+      // answered after a cancel or timeout: only the window slot comes back
+    } else if (call.raw) {
+      if (frame.type === FrameType.REPLY) call.resolve(frame.payload.slice())
+      else call.reject(new ErrorBody(frame.payload.slice(), this.remote))
+    } else {
       try {
-        const value = decodePayload(frame.payload)
-        if (frame.type === FrameType.REPLY) call.resolve(value)
-        else call.reject(errorFromWire(toWireError(value, this.remote)))
+        if (frame.type === FrameType.REPLY) call.resolve(decodePayload(frame.payload))
+        else call.reject(errorFromBody(frame.payload, this.remote))
       } catch (err) {
         call.reject(err)
       }
@@ -262,8 +270,11 @@ export class Channel implements CallTarget {
     this.#init.onReady(this)
   }
 
-  /** InboundEntry's answer: writes REPLY or ERROR (calls) or returns the credit (casts). */
-  answer (entry: InboundEntry, ok: boolean, value: unknown, fromHandler: boolean): void {
+  /**
+   * InboundEntry's answer: writes REPLY or ERROR (calls) or returns the credit (casts). `raw`: the
+   * value is a routed REPLY body from the next hop (ok) or an ErrorBody (not ok), passed on as is.
+   */
+  answer (entry: InboundEntry, ok: boolean, value: unknown, fromHandler: boolean, raw = false): void {
     this.#inFrames--
     this.#inBytes -= entry.size
     if (entry.oneWay) {
@@ -272,9 +283,18 @@ export class Channel implements CallTarget {
     }
     this.#inbound.delete(entry.id)
     if (this.#closed) return
+    if (raw && !ok) {
+      this.#writer.error(entry.id, (value as ErrorBody).body)
+      this.#scheduleFlush()
+      return
+    }
     if (ok) {
       try {
-        this.#writer.reply(entry.id, encodePayload(value))
+        const routed = entry.route.byteLength > 0
+        const body = raw
+          ? prependHop('quic', value as Uint8Array)
+          : routed ? routedReply('quic', encodePayload(value)) : encodePayload(value)
+        this.#writer.reply(entry.id, body)
         this.#scheduleFlush()
         return
       } catch (err) {
@@ -338,6 +358,7 @@ class InboundEntry implements InboundRequest {
   readonly caller: string
   readonly method: string
   readonly payload: Uint8Array
+  readonly route: Uint8Array
   readonly timeout: number
   readonly oneWay: boolean
   readonly transport = 'quic' as const
@@ -351,8 +372,21 @@ class InboundEntry implements InboundRequest {
     this.caller = channel.remote
     this.method = frame.method
     this.payload = frame.payload
+    this.route = frame.route
     this.timeout = frame.timeout
     this.oneWay = oneWay
+  }
+
+  replyRaw (body: Uint8Array): void {
+    if (this.#done) return
+    this.#done = true
+    this.#channel.answer(this, true, body, false, true)
+  }
+
+  failRaw (error: ErrorBody): void {
+    if (this.#done) return
+    this.#done = true
+    this.#channel.answer(this, false, error, false, true)
   }
 
   reply (value: unknown): void {
@@ -372,12 +406,4 @@ class InboundEntry implements InboundRequest {
     this.onCancel?.(reason)
     this.fail(reason, false)
   }
-}
-
-function toWireError (value: unknown, node: string): WireError {
-  const v = value as Partial<WireError> | null
-  if (typeof v?.code !== 'string' || typeof v.message !== 'string') {
-    throw new BadRequestError(`malformed ERROR frame from ${node}`, { node })
-  }
-  return { code: v.code, message: v.message, node: typeof v.node === 'string' ? v.node : node, handler: v.handler === true, data: v.data }
 }

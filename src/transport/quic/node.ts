@@ -36,8 +36,9 @@ export async function createQuicNode (config: MeshConfig, privateKey: PrivateKey
     privateKey,
     addresses: { listen: outboundOnly ? [] : config.listen },
     transports: [quic(quicOptions)],
+    ...(config.connectionGater === undefined ? {} : { connectionGater: config.connectionGater }),
     connectionManager: {
-      maxConnections: 300,
+      maxConnections: config.maxConnections,
       // the default (5 per second per IP) refuses most of a local cluster joining at once
       inboundConnectionThreshold: 1_000,
       maxIncomingPendingConnections: 100,

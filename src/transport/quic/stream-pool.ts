@@ -47,7 +47,7 @@ export class StreamPool implements PeerLink {
   readonly #channels: Channel[] = []
   readonly #queue = new Deque<PendingCall>()
   #current: Channel | undefined
-  #opening = 0
+  #opening: Promise<void> | undefined
   #closed = false
 
   constructor (init: StreamPoolInit) {
@@ -61,7 +61,7 @@ export class StreamPool implements PeerLink {
     let outstanding = 0
     let serving = 0
     for (const ch of this.#channels) { outstanding += ch.outstandingFrames; serving += ch.serving }
-    return { remote: this.remote, streams: this.#channels.length, opening: this.#opening, queued: this.#queue.length, outstanding, serving }
+    return { remote: this.remote, streams: this.#channels.length, opening: this.#opening !== undefined ? 1 : 0, queued: this.#queue.length, outstanding, serving }
   }
 
   submit (call: PendingCall): void {
@@ -144,21 +144,32 @@ export class StreamPool implements PeerLink {
     }
   }
 
+  /** Resolves once the pool has a stream (opening one if needed); rejects if none can be opened. */
+  async connect (): Promise<void> {
+    if (this.#channels.length > 0) return
+    await (this.#opening ?? this.#open())
+  }
+
   /** Opens one more stream when every stream is loaded and the pool may grow. */
   #grow (): void {
-    if (this.#closed || this.#opening > 0 || this.#channels.length >= this.#init.maxStreams) return
+    if (this.#closed || this.#opening !== undefined || this.#channels.length >= this.#init.maxStreams) return
     if (this.#channels.some(ch => ch.outstandingBytes < STRIPE_BYTES && ch.canSend(1))) return
-    this.#opening++
-    this.#init.openStream().then((stream) => {
-      this.#opening--
+    this.#open().catch(() => {})
+  }
+
+  #open (): Promise<void> {
+    this.#opening = this.#init.openStream().then((stream) => {
+      this.#opening = undefined
       this.addStream(stream)
     }, (err: Error) => {
-      this.#opening--
+      this.#opening = undefined
       if (this.#channels.length > 0) return
       const reason = new UnreachableError(`cannot reach ${this.remote}: ${err.message}`, { cause: err })
       for (const call of this.#queue.drain()) call.reject(reason)
       this.#init.onIdle(this)
+      throw reason
     })
+    return this.#opening
   }
 
   #onReady = (): void => {
@@ -176,6 +187,6 @@ export class StreamPool implements PeerLink {
       for (const call of rest) this.#queue.push(call)
     }
     if (this.#queue.length > 0) this.#drain()
-    else if (this.#channels.length === 0 && this.#opening === 0) this.#init.onIdle(this)
+    else if (this.#channels.length === 0 && this.#opening === undefined) this.#init.onIdle(this)
   }
 }

@@ -1,0 +1,68 @@
+import { UnreachableError } from '../errors.js'
+import type { Counters } from '../stats.js'
+import type { RouteDiscovery } from './discovery.js'
+import type { RouteTable } from './route-table.js'
+
+export interface ResolverInit {
+  self: string
+  table: RouteTable
+  discovery: RouteDiscovery
+  counters: Counters
+  /** Opens a direct link to the node (an open connection, its known addresses, or a DHT lookup). */
+  connectDirect: (nodeId: string) => Promise<void>
+  /** How long a destination nobody could find is answered UNREACHABLE without searching again (ms). */
+  negativeTtl: number
+}
+
+/**
+ * Finds the path to a destination this node has no stream to: a route learned earlier (the route
+ * table: one Map lookup), else a direct connection (known addresses or a DHT lookup), else route
+ * discovery through the overlay. A destination nobody can find is remembered for `negativeTtl`.
+ * Concurrent resolutions of one destination share one search.
+ */
+export class Resolver {
+  readonly #init: ResolverInit
+  readonly #negative = new Map<string, number>()
+  readonly #inflight = new Map<string, Promise<string[]>>()
+
+  constructor (init: ResolverInit) {
+    this.#init = init
+  }
+
+  /** The path from this node to `destination` (this node first, destination last). `deadline`: performance.now() time. */
+  async resolve (destination: string, budget: number, deadline: number): Promise<string[]> {
+    const known = this.#init.table.get(destination)
+    if (known !== undefined && known.length - 1 <= budget) return known
+    const until = this.#negative.get(destination)
+    if (until !== undefined) {
+      if (until > performance.now()) throw new UnreachableError(`no route to ${destination} (searched moments ago)`, { node: this.#init.self })
+      this.#negative.delete(destination)
+    }
+    let search = this.#inflight.get(destination)
+    if (search === undefined) {
+      search = this.#search(destination, budget, deadline).finally(() => { this.#inflight.delete(destination) })
+      this.#inflight.set(destination, search)
+    }
+    return search
+  }
+
+  /** Forgets what was learned about a destination (after a failure through its route). */
+  forget (destination: string): void {
+    this.#init.table.delete(destination)
+  }
+
+  async #search (destination: string, budget: number, deadline: number): Promise<string[]> {
+    const { self, counters, discovery } = this.#init
+    counters.resolutions++
+    try {
+      await this.#init.connectDirect(destination)
+      return [self, destination]
+    } catch {}
+    counters.discoveries++
+    const found = await discovery.find({ destination, explored: [], budget }, deadline)
+    if (found.path !== undefined) return [self, ...found.path]
+    this.#negative.set(destination, performance.now() + this.#init.negativeTtl)
+    if (this.#negative.size > 10_000) this.#negative.delete(this.#negative.keys().next().value as string)
+    throw new UnreachableError(`no route to ${destination} within ${budget} hops (asked ${found.explored.length} nodes)`, { node: self })
+  }
+}
