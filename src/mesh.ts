@@ -6,7 +6,7 @@ import type { ActorOptions, Handlers } from './actors/actor.js'
 import type { Context } from './actors/context.js'
 import { type ActorStats, Gateway } from './actors/gateway.js'
 import { PendingCall } from './actors/pending-call.js'
-import { AbortedError, BadRequestError, ClosedError, ConnectionLostError, ErrorCode, InvalidOptionsError, type MeshError, TooLargeError } from './errors.js'
+import { AbortedError, BadRequestError, ClosedError, ConnectionLostError, ErrorCode, InvalidOptionsError, type MeshError, TooLargeError, UnreachableError } from './errors.js'
 import { loadPrivateKey } from './identity.js'
 import type { PrivateKey } from '@libp2p/interface'
 import { FIND_ROUTE_METHOD, type FindRouteRequest, type FindRouteResult, RouteDiscovery } from './routing/discovery.js'
@@ -15,6 +15,7 @@ import { DEFAULT_HOP_BUDGET, encodeRouteHeader, MAX_HOP_BUDGET } from './routing
 import { RouteTable } from './routing/route-table.js'
 import { Resolver } from './routing/resolver.js'
 import { Router } from './routing/router.js'
+import { NeighbourManager } from './routing/neighbours.js'
 import type { TransportName } from './transport/interfaces.js'
 import { ErrorBody, errorFromBody, parseRoutedReply } from './wire/answers.js'
 import { callTimeout, integer, type MeshConfig, type MeshInit, meshConfig, RPC_PROTOCOL } from './options.js'
@@ -77,6 +78,10 @@ const ROUTE_TTL = 5 * 60_000
 const NEGATIVE_TTL = 2_000
 /** After a routed call, how long to wait before trying a direct connection to that node again (ms). */
 const DIRECT_RETRY = 30_000
+/** ms between rounds of the neighbour manager (connections following the k-buckets). */
+const NEIGHBOUR_INTERVAL = 1_000
+/** Longest wait for the routing table when joining (ms). */
+const JOIN_WAIT = 3_000
 
 /**
  * A kadmesh node. Create it with {@link createMesh}; stop it with `stop()` or `await using`.
@@ -96,6 +101,7 @@ export class Mesh {
   readonly #discovery: RouteDiscovery
   readonly #resolver: Resolver
   readonly #directTried = new Map<string, number>()
+  readonly #neighbours: NeighbourManager
   #stopping: Promise<void> | undefined
 
   /** Use {@link createMesh}. */
@@ -123,7 +129,7 @@ export class Mesh {
       table: this.#routes,
       neighbours: () => this.#libp2p.getPeers().map(p => p.toString()),
       isConnected: (nodeId) => this.#isConnected(nodeId),
-      ask: async (neighbour, request, timeout) => this.call(neighbour, FIND_ROUTE_METHOD, request, { timeout: Math.max(1, Math.floor(timeout)) }) as Promise<FindRouteResult>
+      ask: async (neighbour, request, timeout) => this.#callNeighbour(neighbour, FIND_ROUTE_METHOD, request, timeout) as Promise<FindRouteResult>
     })
     this.#resolver = new Resolver({
       self: this.nodeId,
@@ -132,6 +138,28 @@ export class Mesh {
       counters: this.#counters,
       connectDirect: async (nodeId) => { await this.#directLink(nodeId) },
       negativeTtl: NEGATIVE_TTL
+    })
+    this.#neighbours = new NeighbourManager({
+      self: this.nodeId,
+      // room for two more, so nodes that join can still connect to this one
+      target: Math.max(2, config.maxConnections - 2),
+      interval: NEIGHBOUR_INTERVAL,
+      connected: () => this.#libp2p.getPeers().map(p => p.toString()),
+      known: async () => (await this.#libp2p.peerStore.all()).filter(p => p.addresses.length > 0).map(p => p.id.toString()),
+      dial: async (nodeId) => { await this.#libp2p.dial(peerIdFromString(nodeId), { signal: this.#dialSignal() }) },
+      close: async (nodeId) => {
+        const pool = this.#pools.get(nodeId)
+        const stats = pool?.stats()
+        if (stats !== undefined && (stats.outstanding > 0 || stats.serving > 0 || stats.queued > 0)) return false
+        await this.#libp2p.hangUp(peerIdFromString(nodeId))
+        return true
+      },
+      keep: async (nodeId) => { await this.#libp2p.peerStore.merge(peerIdFromString(nodeId), { tags: { 'kadmesh-neighbour': { value: 100 } } }) },
+      rejoin: async () => {
+        // the bootstrap nodes may be full: try a few other peers this node has heard of as well
+        const known = (await this.#libp2p.peerStore.all()).filter(p => p.addresses.length > 0).slice(0, 4)
+        await Promise.allSettled([this.#join(), ...known.map(async p => this.#libp2p.dial(p.id, { signal: this.#dialSignal() }))])
+      }
     })
     this.#gateway.register('_mesh', {
       findRoute: async (request: FindRouteRequest, ctx: Context) => this.#discovery.find(checkFindRoute(request), performance.now() + (ctx.deadline - Date.now()))
@@ -264,13 +292,17 @@ export class Mesh {
     await this.#libp2p.handle(RPC_PROTOCOL, (stream, connection) => {
       this.#onInboundStream(stream, connection.remotePeer)
     }, { maxInboundStreams: MAX_RPC_STREAMS, maxOutboundStreams: MAX_RPC_STREAMS })
+    await this.#join()
+    this.#neighbours.start()
+  }
+
+  /** Dials the bootstrap nodes and waits (bounded) until the DHT routing table holds one. */
+  async #join (): Promise<void> {
     const peers = this.#config.bootstrap.map(address => this.#bootstrapPeer(address))
     await Promise.all(peers.map(async ({ peer, ma }) => {
       // Known addresses let a call dial it on demand; the keep-alive tag makes libp2p redial it.
       await this.#libp2p.peerStore.merge(peer, { multiaddrs: [ma], tags: { 'keep-alive-kadmesh': { value: 50 } } })
     }))
-    // Join before resolving, so a new node is reachable from the mesh; a bootstrap node that is
-    // down is logged, not fatal (this node may be the first one up).
     const signal = this.#dialSignal()
     const joined = await Promise.all(peers.map(async ({ ma }) => {
       try {
@@ -282,7 +314,8 @@ export class Mesh {
       }
     }))
     // A lookup made before identify has put a bootstrap node in the routing table finds nothing.
-    if (joined.includes(true)) await routingTableReady(this.#libp2p, signal)
+    // A bootstrap node at its connection limit accepts and then closes (notes P6): do not wait long.
+    if (joined.includes(true)) await routingTableReady(this.#libp2p, AbortSignal.any([signal, AbortSignal.timeout(JOIN_WAIT)]))
   }
 
   #bootstrapPeer (address: string): { peer: PeerId, ma: Multiaddr } {
@@ -395,6 +428,37 @@ export class Mesh {
   }
 
   /**
+   * Calls a direct link could not send (its peer became unreachable before they left): look for
+   * another route once; routed calls (raw) and calls already re-routed fail with `reason`.
+   */
+  #reroute (calls: PendingCall[], reason: UnreachableError): void {
+    for (const call of calls) {
+      if (call.raw || call.reroutes > 0 || call.node === this.nodeId) {
+        call.reject(reason)
+        continue
+      }
+      call.reroutes++
+      this.#resolver.forget(call.node)
+      void this.#resolveAndSend(call, DEFAULT_HOP_BUDGET, undefined)
+    }
+  }
+
+  /**
+   * A call to a neighbour over an open connection only (route discovery must not itself start a
+   * dial or a discovery).
+   */
+  async #callNeighbour (nodeId: string, method: string, args: unknown, timeout: number): Promise<unknown> {
+    if (!this.#isConnected(nodeId)) throw new UnreachableError(`${nodeId} is no longer connected`)
+    const pool = await this.#directLink(nodeId)
+    const payload = encodePayload(args)
+    const call = new PendingCall(nodeId, method, payload, performance.now() + timeout, false, this.#onSettle)
+    call.frameSize = CALL_OVERHEAD + methodBytes(method).byteLength + payload.byteLength
+    this.#deadlines.add(call)
+    pool.submit(call)
+    return call.promise
+  }
+
+  /**
    * After a call through gateways, tries (at most every DIRECT_RETRY ms per node) to connect to the
    * destination directly, so later calls skip the gateways when it turns out to be dialable.
    */
@@ -439,7 +503,8 @@ export class Mesh {
       maxQueued: this.#config.maxQueuedPerPeer,
       openStream: async () => this.#openStream(peer),
       channel: { local: this.nodeId, maxFrameSize: this.#config.maxFrameSize, handler: this.#gateway, counters: this.#counters },
-      onIdle: () => { if (this.#pools.get(nodeId) === pool) this.#pools.delete(nodeId) }
+      onIdle: () => { if (this.#pools.get(nodeId) === pool) this.#pools.delete(nodeId) },
+      onUnreachable: (calls, reason) => { this.#reroute(calls, reason) }
     })
     this.#pools.set(nodeId, pool)
     return pool
@@ -479,6 +544,7 @@ export class Mesh {
   async #stop (): Promise<void> {
     const reason = new ClosedError(`node ${this.nodeId} stopped`)
     this.#shutdown.abort(reason)
+    this.#neighbours.stop()
     for (const pool of this.#pools.values()) pool.close(reason)
     this.#pools.clear()
     for (const call of this.#deadlines.drain()) call.abandon(reason)

@@ -24,6 +24,11 @@ export interface StreamPoolInit {
   channel: Omit<ChannelInit, 'stream' | 'remote' | 'onReady' | 'onClose'>
   /** The pool has no streams and nothing queued: its owner may drop it. */
   onIdle: (pool: StreamPool) => void
+  /**
+   * No stream could be opened: the calls that were waiting (never sent) go back to the owner, which
+   * may send them another way (through gateways) or fail them.
+   */
+  onUnreachable: (calls: PendingCall[], reason: UnreachableError) => void
 }
 
 export interface StreamPoolStats {
@@ -165,8 +170,9 @@ export class StreamPool implements PeerLink {
       this.#opening = undefined
       if (this.#channels.length > 0) return
       const reason = new UnreachableError(`cannot reach ${this.remote}: ${err.message}`, { cause: err })
-      for (const call of this.#queue.drain()) call.reject(reason)
+      const waiting = this.#queue.drain().filter(call => !call.settled)
       this.#init.onIdle(this)
+      if (waiting.length > 0) this.#init.onUnreachable(waiting, reason)
       throw reason
     })
     return this.#opening
