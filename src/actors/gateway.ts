@@ -29,9 +29,10 @@ interface Target { actor: Actor, handler: Handler }
 
 /**
  * The gateway actor: every call for this node, from any transport or from this node itself, comes
- * through here to the actor that owns the method. (Routing to other nodes joins it in the routing
- * work.) Refusals are answered at once with a typed error and counted: unknown method, undecodable
- * arguments, full mailbox.
+ * through here to the actor that owns the method; calls travelling through gateways go to the
+ * router (`init.route`), which forwards them or hands them back to be delivered as from their
+ * origin. Refusals are answered at once with a typed error and counted: unknown method,
+ * undecodable arguments, full mailbox.
  */
 export class Gateway implements InboundHandler {
   readonly #init: GatewayInit
