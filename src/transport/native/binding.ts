@@ -73,11 +73,12 @@ export interface NativeUdpSocket {
   /**
    * Watches the socket with uv_poll. On readable, up to `maxBatchesPerWake` `recvmmsg` calls fill
    * `slots` (`maxBatch` slots of `slotSize` bytes), `lengths` and `from` (address records, bit 0
-   * of byte 1 = truncated), calling `onBatch(count)` after each; `count < 0` is `-errno` of a
-   * failed call. The buffers are reused once `onBatch` returns.
+   * of byte 1 = truncated), calling `onBatch(count, false)` after each; `count < 0` is `-errno` of
+   * a failed call. The buffers are reused once `onBatch` returns. `onBatch(-errno, true)`: receiving
+   * stopped (the poll failed, or the buffers were detached); `startRecv` may be called again.
    */
   startRecv (slots: Uint8Array, slotSize: number, lengths: Uint32Array, from: Uint8Array, maxBatch: number,
-    maxBatchesPerWake: number, onBatch: (count: number) => void): void
+    maxBatchesPerWake: number, onBatch: (count: number, stopped: boolean) => void): void
   /** Stops watching (idempotent); `startRecv` may be called again. */
   stopRecv (): void
   /** One non-blocking `recvmmsg` into the buffers: the count, 0 when nothing is queued, or `-errno`. */
@@ -120,7 +121,10 @@ export interface NativeDoorbell {
   ring (): boolean
   /** Reads every pending byte; returns how many. */
   drain (): number
-  /** uv_poll on the fd: on readable, drains it, then calls `onRing(bytesDrained)`. Replaces an earlier callback. */
+  /**
+   * uv_poll on the fd: on readable, drains it, then calls `onRing(bytesDrained)`. Replaces an
+   * earlier callback. `onRing(-errno)`: the poll failed and watching stopped.
+   */
   watch (onRing: (rings: number) => void): void
   /** Stops watching (idempotent). */
   unwatch (): void
@@ -209,7 +213,7 @@ function tryLoad (options: LoadNativeBindingOptions): { result: NativeBindingRes
   if (platform !== 'linux') {
     return { result: { reason: `the native fast path is Linux-only (platform ${platform})` }, broken: false }
   }
-  const path = options.path ?? env.KADMESH_NATIVE_PATH ?? findAddon()
+  const path = options.path ?? resolveNativeAddonPath(env)
   if (path === undefined) {
     const reason = `the addon is not built (no ${NATIVE_ADDON_PATH}; npm install runs node-gyp, see docs/native.md)`
     return { result: { reason }, broken: false }
@@ -223,6 +227,14 @@ function tryLoad (options: LoadNativeBindingOptions): { result: NativeBindingRes
   const problem = checkShape(raw)
   if (problem !== undefined) return { result: { reason: `the addon at ${path} ${problem}` }, broken: true }
   return { result: { binding: raw as NativeBinding }, broken: false }
+}
+
+/**
+ * Where the addon would be loaded from (`KADMESH_NATIVE_PATH`, else the build output found from
+ * this module), or undefined. Worker threads that block in `futexWait` `require()` this path.
+ */
+export function resolveNativeAddonPath (env: Record<string, string | undefined> = process.env): string | undefined {
+  return env.KADMESH_NATIVE_PATH ?? findAddon()
 }
 
 function findAddon (): string | undefined {
