@@ -1,5 +1,6 @@
 import { Unpackr } from 'msgpackr'
 import { describe, it, expect } from 'vitest'
+import { prng } from '../prng.js'
 import { BadRequestError, ErrorCode, MeshError, RemoteError, TooLargeError, TimeoutError, errorFromWire, errorToWire, type WireError } from '../../src/errors.js'
 import {
   DEFAULT_MAX_FRAME_SIZE,
@@ -17,18 +18,6 @@ import {
   methodBytes,
   parseFrame
 } from '../../src/wire/index.js'
-
-/** mulberry32: a small seeded PRNG, so every random test replays the same inputs. */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function randomInt (rand: () => number, min: number, max: number): number {
   return min + Math.floor(rand() * (max - min + 1))

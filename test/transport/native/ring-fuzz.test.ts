@@ -4,22 +4,11 @@
  * correct data or a RingCorruptError; never another exception, never a view outside the ring.
  */
 import { describe, expect, it } from 'vitest'
+import { prng } from '../../prng.js'
 import { RingCorruptError } from '../../../src/transport/native/errors.js'
 import {
   formatRing, maxRecordSize, RING_HEADER_SIZE, RING_MAGIC, RingOffset, RingReader, RingWriter, ringByteLength, recordSize
 } from '../../../src/transport/native/ring.js'
-
-/** mulberry32: small, seeded, good enough to spread cases. */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function makeRecord (seq: number, length: number): Uint8Array {
   const r = new Uint8Array(length)
