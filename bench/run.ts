@@ -7,6 +7,9 @@
  * Environment: BENCH_SECONDS (per measurement, default 3), BENCH_WARMUP (default 1),
  * BENCH_PAYLOADS (default 64,1024,65536), BENCH_ONLY (kadmesh,raw-reused,raw-stream,local,function),
  * BENCH_INFLIGHT (default 64), BENCH_MAX_CALLS (per loop, default 5_000_000), BENCH_OUT (JSON path).
+ *
+ * Then runs the routing benchmark (bench/routing.ts) as a process of its own. BENCH_SUITES
+ * (default rpc,routing) picks the suites; the routing suite's variables are in bench/routing-config.ts.
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
@@ -16,6 +19,8 @@ import { type BenchConfig, readConfig } from './config.js'
 import { checkTargets, pairedTable, resultsTable, scenarioLegend, targetsTable } from './report.js'
 import { type Measurement, type PairedLatency, type RpcRun, runRpcComparison } from './rpc.js'
 import { ServerProcess } from './server-process.js'
+import { readSuites, type Suite } from './routing-config.js'
+import { runRoutingSuite } from './routing-suite.js'
 import type { Counters } from '../src/index.js'
 import { formatBytes, formatRate, formatUs } from './stats.js'
 
@@ -120,14 +125,21 @@ async function main (config: BenchConfig): Promise<number> {
 }
 
 let config: BenchConfig
+let suites: Suite[]
 try {
   config = readConfig(process.env, DEFAULT_OUT)
+  suites = readSuites(process.env)
 } catch (err) {
   console.error((err as Error).message)
   process.exit(2)
 }
 
-main(config).then((code) => {
+const rpc = suites.includes('rpc') ? main(config) : Promise.resolve(0)
+rpc.then(async (code) => {
+  if (!suites.includes('routing')) return code
+  if (suites.includes('rpc')) console.log('\n')
+  return Math.max(code, await runRoutingSuite())
+}).then((code) => {
   process.exitCode = code
   // libp2p/QUIC may hold native handles until GC (notes P22); do not let them keep the process up.
   setTimeout(() => process.exit(code), 1_000).unref()
