@@ -33,7 +33,7 @@ export interface Counters {
   routedDelivered: number
   /** Destinations resolved without a cached route (dial attempt and/or discovery). */
   resolutions: number
-  /** DHT lookups (findPeer) this node started. */
+  /** DHT lookups kadmesh started itself (a libp2p dial to a peer without known addresses starts its own, not counted here). */
   dhtLookups: number
   /** Route discoveries this node started as origin. */
   discoveries: number
