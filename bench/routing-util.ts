@@ -3,6 +3,7 @@ import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { ConnectionGater, PeerId } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createMesh, type Mesh, type MeshInit } from '../src/index.js'
+import { withTimeout } from './timeout.js'
 
 /** A node's key and id, made before the node starts so gaters can name it. */
 export interface Identity { key: Uint8Array, id: string }
@@ -53,17 +54,6 @@ export async function sleep (ms: number): Promise<void> {
   await new Promise(resolve => setTimeout(resolve, ms))
 }
 
-export async function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => { reject(new Error(`${what} did not finish within ${ms} ms`)) }, ms)
-  })
-  try {
-    return await Promise.race([promise, late])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 export function message (err: unknown): string {
   if (err instanceof Error) return `${err.name}: ${err.message}`
@@ -106,3 +96,5 @@ export async function startMesh (init: MeshInit, what: string, ms = 30_000): Pro
     throw err
   }
 }
+
+export { withTimeout }

@@ -8,6 +8,7 @@ import type { BenchConfig, ScenarioName } from './config.js'
 import { echoOnNewStream, ReusedEchoClient } from './echo-protocol.js'
 import { type Call, interleavedLatencyLoop, latencyLoop, throughputLoop } from './loops.js'
 import type { ServerProcess } from './server-process.js'
+import { withTimeout } from './timeout.js'
 import type { LatencySummary } from './stats.js'
 import { type CpuPerCall, cpuNow, otherCores, perCall } from './usage.js'
 
@@ -240,16 +241,4 @@ function message (err: unknown): string {
   if (inner instanceof Error) return `${inner.name}: ${inner.message}`
   if (err instanceof Event) return `${err.constructor.name} '${err.type}'`
   return String(err)
-}
-
-async function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => { reject(new Error(`${what} did not finish within ${ms} ms`)) }, ms)
-  })
-  try {
-    return await Promise.race([promise, late])
-  } finally {
-    clearTimeout(timer)
-  }
 }
