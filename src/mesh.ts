@@ -336,7 +336,6 @@ export class Mesh {
     if (typeof nodeId !== 'string') throw new BadRequestError('nodeId must be a string')
     if (typeof method !== 'string') throw new BadRequestError('method must be a string')
     const timeout = callTimeout(options?.timeout, this.#config.timeout)
-    const budget = integer(options?.hops, 'options.hops', DEFAULT_HOP_BUDGET, 1, MAX_HOP_BUDGET)
     const signal = options?.signal
     if (signal?.aborted === true) throw new AbortedError()
     const local = nodeId === this.nodeId
@@ -349,6 +348,7 @@ export class Mesh {
     if (!local && pool === undefined) checkNodeId(nodeId)
     const call = new PendingCall(nodeId, method, payload, performance.now() + timeout, oneWay, this.#onSettle)
     call.frameSize = size
+    call.hops = integer(options?.hops, 'options.hops', DEFAULT_HOP_BUDGET, 1, MAX_HOP_BUDGET)
     this.#deadlines.add(call)
     if (signal !== undefined) {
       const onAbort = (): void => { call.abandon(new AbortedError(`call to ${method} on ${nodeId} was aborted`, { cause: signal.reason })) }
@@ -366,17 +366,17 @@ export class Mesh {
       traced(trace, [this.nodeId, nodeId], [pool.transport])
       pool.submit(call)
     } else {
-      void this.#resolveAndSend(call, budget, trace)
+      void this.#resolveAndSend(call, trace)
     }
     return call
   }
 
   /** Sends a call to a node without a warm direct route: resolve, then direct or through gateways. */
-  async #resolveAndSend (call: PendingCall, budget: number, trace: CallTrace | undefined): Promise<void> {
+  async #resolveAndSend (call: PendingCall, trace: CallTrace | undefined): Promise<void> {
     for (let attempt = 0; attempt < 2; attempt++) {
       let path: string[]
       try {
-        path = await this.#resolver.resolve(call.node, budget, call.deadline)
+        path = await this.#resolver.resolve(call.node, call.hops, call.deadline)
       } catch (err) {
         call.reject(err)
         return
@@ -388,7 +388,7 @@ export class Mesh {
         pool.submit(call)
         return
       }
-      const retry = await this.#sendRouted(call, path, budget, trace)
+      const retry = await this.#sendRouted(call, path, trace)
       if (!retry || call.settled) return
       this.#resolver.forget(call.node)
     }
@@ -398,10 +398,10 @@ export class Mesh {
    * Sends a call through the gateways on `path`, signed as from this node. Resolves true when the
    * call certainly did not reach its destination and may be sent again on a new route.
    */
-  async #sendRouted (call: PendingCall, path: string[], budget: number, trace: CallTrace | undefined): Promise<boolean> {
+  async #sendRouted (call: PendingCall, path: string[], trace: CallTrace | undefined): Promise<boolean> {
     const signed = await this.#auth.sign(call.node, call.method, call.payload)
     if (call.settled) return false
-    const route = encodeRouteHeader({ hop: 1, budget, path, ...signed })
+    const route = encodeRouteHeader({ hop: 1, budget: call.hops, path, ...signed })
     const inner = new PendingCall(path[1], call.method, call.payload, call.deadline, false)
     inner.route = route
     inner.raw = true
@@ -439,7 +439,7 @@ export class Mesh {
       }
       call.reroutes++
       this.#resolver.forget(call.node)
-      void this.#resolveAndSend(call, DEFAULT_HOP_BUDGET, undefined)
+      void this.#resolveAndSend(call, undefined)
     }
   }
 
@@ -449,13 +449,8 @@ export class Mesh {
    */
   async #callNeighbour (nodeId: string, method: string, args: unknown, timeout: number): Promise<unknown> {
     if (!this.#isConnected(nodeId)) throw new UnreachableError(`${nodeId} is no longer connected`)
-    const pool = await this.#directLink(nodeId)
-    const payload = encodePayload(args)
-    const call = new PendingCall(nodeId, method, payload, performance.now() + timeout, false, this.#onSettle)
-    call.frameSize = CALL_OVERHEAD + methodBytes(method).byteLength + payload.byteLength
-    this.#deadlines.add(call)
-    pool.submit(call)
-    return call.promise
+    await this.#directLink(nodeId)
+    return this.call(nodeId, method, args, { timeout: Math.max(1, Math.floor(timeout)) })
   }
 
   /**

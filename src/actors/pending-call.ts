@@ -32,6 +32,8 @@ export class PendingCall implements Expirable {
    * (routed calls: a forwarder passes them back as they are; the origin decodes them).
    */
   raw = false
+  /** Most hops the call may take through gateways (the caller's `hops` option). */
+  hops = 8
   /** Times the call went back to be routed again after its direct link failed before sending it. */
   reroutes = 0
   /** Removes the caller's abort listener; set by whoever added it. */
