@@ -14,8 +14,6 @@ export class RouteTable {
     this.#ttl = ttl
   }
 
-  get size (): number { return this.#routes.size }
-
   get (destination: string, now = Date.now()): string[] | undefined {
     const entry = this.#routes.get(destination)
     if (entry === undefined) return undefined
@@ -37,13 +35,6 @@ export class RouteTable {
 
   delete (destination: string): void {
     this.#routes.delete(destination)
-  }
-
-  /** Forgets every route that passes through `node` (it died or refused to forward). */
-  deleteThrough (node: string): void {
-    for (const [destination, entry] of this.#routes) {
-      if (entry.path.includes(node)) this.#routes.delete(destination)
-    }
   }
 
   entries (): Array<{ destination: string, path: string[], expires: number }> {

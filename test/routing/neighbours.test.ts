@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest'
+import { planNeighbours } from '../../src/routing/neighbours.js'
+import { commonPrefixLength, kadKey } from '../../src/routing/xor.js'
+import { identities } from './topology.js'
+
+describe('planNeighbours', () => {
+  it('dials one peer for each k-bucket without a connection and keeps one connection per bucket', async () => {
+    const [self, ...others] = (await identities(24)).map(i => i.id)
+    const bucket = (id: string): number => commonPrefixLength(kadKey(self), kadKey(id))
+    const plan = planNeighbours(self, [], others, 100, 100)
+    const buckets = new Set(others.map(bucket))
+    expect(plan.dial.map(bucket).sort()).toEqual([...buckets].sort())
+    expect(plan.close).toEqual([])
+
+    const connected = others.slice(0, 12)
+    const full = planNeighbours(self, connected, others, 12, 100)
+    expect(new Set(full.keep.map(bucket)).size).toBe(full.keep.length)
+    expect(new Set(full.keep.map(bucket))).toEqual(new Set(connected.map(bucket)))
+    // at the target: every dial is paid for by closing a redundant connection, never a kept one
+    expect(full.close.length).toBe(full.dial.length)
+    for (const id of full.close) expect(full.keep).not.toContain(id)
+    for (const id of full.dial) expect(connected.map(bucket)).not.toContain(bucket(id))
+  })
+
+  it('dials at most maxDials per round', async () => {
+    const [self, ...others] = (await identities(24)).map(i => i.id)
+    expect(planNeighbours(self, [], others, 100, 2).dial.length).toBeLessThanOrEqual(2)
+  })
+})
