@@ -34,7 +34,9 @@ export const ErrorCode = {
   /** A remote handler threw an error that had no code of its own. */
   REMOTE: 'MESH_ERR_REMOTE',
   /** The mesh was given options it cannot use. */
-  INVALID_OPTIONS: 'MESH_ERR_INVALID_OPTIONS'
+  INVALID_OPTIONS: 'MESH_ERR_INVALID_OPTIONS',
+  /** The `kadmesh` command line was given arguments it cannot parse (exit status 2). */
+  USAGE: 'MESH_ERR_USAGE'
 } as const
 
 export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode]
@@ -127,6 +129,12 @@ export class ForbiddenError extends MeshError {
 export class InvalidOptionsError extends MeshError {
   override name = 'InvalidOptionsError'
   constructor (message: string) { super(ErrorCode.INVALID_OPTIONS, message) }
+}
+
+/** The `kadmesh` command line got a command, option or argument it cannot use; the CLI exits with status 2. */
+export class UsageError extends MeshError {
+  override name = 'UsageError'
+  constructor (message: string) { super(ErrorCode.USAGE, message) }
 }
 
 /**
