@@ -20,6 +20,8 @@ export interface Counters {
   unexpectedReplies: number
   /** Casts that could not be delivered (casts have no caller to tell). */
   castsDropped: number
+  /** Pub/sub (docs/pubsub.md). */
+  pubsub: PubsubCounters
   /** Streams opened and accepted on the RPC protocol. */
   streamsOpened: number
   streamsAccepted: number
@@ -52,6 +54,7 @@ export function createCounters (): Counters {
     flowViolations: 0,
     unexpectedReplies: 0,
     castsDropped: 0,
+    pubsub: createPubsubCounters(),
     streamsOpened: 0,
     streamsAccepted: 0,
     streamsLost: 0,
@@ -62,6 +65,39 @@ export function createCounters (): Counters {
     dhtLookups: 0,
     discoveries: 0
   }
+}
+
+/** Pub/sub counters: what this node published, delivered and lost, and the bad input it refused. */
+export interface PubsubCounters {
+  /** `publish` calls that handed their message on (to at least zero subscribers). */
+  published: number
+  /** Message copies handed to subscriber nodes' routes (one per matching node; local subscribers included). */
+  sent: number
+  /** Batches sent: each carries this node's messages of one tick to one subscriber node. */
+  batches: number
+  /** Message copies this node could not hand to a subscriber node: its route was congested or failed. */
+  sendDropped: number
+  /** Subscriber nodes forgotten after their route failed (until discovery finds them again). */
+  forgotten: number
+  /** Messages delivered into this node's subscriptions. */
+  delivered: number
+  /** Messages this node's subscriptions lost: overflow, sequence gaps, undecodable data. Each also shows as a `seq` gap. */
+  dropped: number
+  /** Messages that arrived again, or after their gap had been given up on (discarded). */
+  duplicates: number
+  /** Messages for subscriptions this node no longer has (the publisher is told). */
+  unknown: number
+  /** Malformed pub/sub input from peers (batches, control requests, replies), refused. */
+  badInput: number
+  /** `subscribe` and `publish` calls refused for an invalid topic, pattern or option. */
+  invalid: number
+  /** DHT provider lookups and provides started for pub/sub discovery. */
+  lookups: number
+  provides: number
+}
+
+export function createPubsubCounters (): PubsubCounters {
+  return { published: 0, sent: 0, batches: 0, sendDropped: 0, forgotten: 0, delivered: 0, dropped: 0, duplicates: 0, unknown: 0, badInput: 0, invalid: 0, lookups: 0, provides: 0 }
 }
 
 export function countCode (table: Record<string, number>, code: string): void {

@@ -1,0 +1,167 @@
+import { BadRequestError, errorFromWire, type MeshError, OverloadedError } from '../errors.js'
+import type { PubsubCounters } from '../stats.js'
+import { BATCH_HEADER, type BatchEntry, encodeBatch, entrySize, MAX_ENTRY_SUBS } from './batch.js'
+
+/** Told how one message fared at one node (for publishes that asked for acknowledgements). */
+export type AckCallback = (node: string, error?: MeshError) => void
+
+export interface OutboxInit {
+  /** A new session epoch (see batch.ts): each node's sequences start afresh after it was forgotten. */
+  epoch: () => number
+  counters: PubsubCounters
+  /**
+   * Sends a batch to `node`: as a cast when no message in it asks for an acknowledgement (resolves
+   * once handed to the node's link), else as a call resolving to the acknowledgement failures.
+   */
+  send: (node: string, batch: Uint8Array, ack: boolean) => Promise<unknown>
+  /** A batch to `node` could not be delivered: its route failed. */
+  onFailed: (node: string, err: unknown) => void
+  /** A batch is sent as soon as it reaches this many bytes (one larger message still goes alone). */
+  maxBatchBytes: number
+  /** Bytes of batches to one node that may wait to be written; a batch beyond it is dropped, counted. */
+  maxPendingBytes: number
+}
+
+class NodeBatch {
+  readonly topicIndex = new Map<string, number>()
+  readonly topicBytes: Uint8Array[] = []
+  readonly entries: BatchEntry[] = []
+  /** Per entry: who waits for its acknowledgement. */
+  readonly acks: Array<AckCallback | undefined> = []
+  size = BATCH_HEADER
+  ack = false
+}
+
+interface NodeOutbox {
+  readonly node: string
+  readonly epoch: number
+  batch: NodeBatch
+  /** Bytes handed to the node's link and not yet written. */
+  pending: number
+}
+
+const utf8 = new TextEncoder()
+
+/**
+ * Batches a publisher's messages per subscriber node: everything published to one node within one
+ * tick (up to `maxBatchBytes`) travels as one DELIVER batch, so a burst of publishes costs one frame
+ * per node instead of one per message. Each node's unwritten batches are bounded
+ * (`maxPendingBytes`): a stalled or slow node loses messages (counted, and a gap in its `seq`)
+ * instead of slowing the publisher or the other nodes.
+ */
+export class Outbox {
+  readonly #init: OutboxInit
+  readonly #nodes = new Map<string, NodeOutbox>()
+  #dirty: NodeOutbox[] = []
+  #tick: { promise: Promise<void>, resolve: () => void } | undefined
+
+  constructor (init: OutboxInit) {
+    this.#init = init
+  }
+
+  /** Adds a message for `node`'s subscriptions (`subs`: id, seq pairs). */
+  add (node: string, topic: string, subs: number[], data: Uint8Array, ack?: AckCallback): void {
+    let box = this.#nodes.get(node)
+    if (box === undefined) this.#nodes.set(node, box = { node, epoch: this.#init.epoch(), batch: new NodeBatch(), pending: 0 })
+    for (let i = 0; i < subs.length; i += 2 * MAX_ENTRY_SUBS) {
+      this.#addEntry(box, topic, subs.length <= 2 * MAX_ENTRY_SUBS ? subs : subs.slice(i, i + 2 * MAX_ENTRY_SUBS), data, ack)
+    }
+  }
+
+  /** Resolves when the batches of the current tick have been handed on. */
+  flushed (): Promise<void> {
+    return this.#tick?.promise ?? Promise.resolve()
+  }
+
+  /** Forgets `node`: its next message starts a new session (epoch). */
+  forget (node: string): void {
+    this.#nodes.delete(node)
+  }
+
+  #addEntry (box: NodeOutbox, topic: string, subs: number[], data: Uint8Array, ack: AckCallback | undefined): void {
+    let batch = box.batch
+    let topicIndex = batch.topicIndex.get(topic)
+    const topicCost = topicIndex === undefined ? 2 + utf8.encode(topic).byteLength : 0
+    const cost = entrySize(subs.length / 2, data.byteLength) + topicCost
+    if (batch.entries.length > 0 && batch.size + cost > this.#init.maxBatchBytes) {
+      this.#dispatch(box)
+      batch = box.batch
+      topicIndex = undefined
+    }
+    if (batch.entries.length === 0) this.#dirty.push(box)
+    if (topicIndex === undefined) {
+      topicIndex = batch.topicBytes.length
+      batch.topicIndex.set(topic, topicIndex)
+      batch.topicBytes.push(utf8.encode(topic))
+      batch.size += 2 + batch.topicBytes[topicIndex].byteLength
+    }
+    batch.entries.push({ topic: topicIndex, ack: ack !== undefined, subs, data })
+    batch.acks.push(ack)
+    batch.size += entrySize(subs.length / 2, data.byteLength)
+    if (ack !== undefined) batch.ack = true
+    if (this.#tick === undefined) {
+      let resolve!: () => void
+      const promise = new Promise<void>(r => { resolve = r })
+      this.#tick = { promise, resolve }
+      queueMicrotask(this.#flush)
+    }
+  }
+
+  #flush = (): void => {
+    const dirty = this.#dirty
+    const tick = this.#tick
+    this.#dirty = []
+    this.#tick = undefined
+    for (const box of dirty) if (box.batch.entries.length > 0) this.#dispatch(box)
+    tick?.resolve()
+  }
+
+  #dispatch (box: NodeOutbox): void {
+    const batch = box.batch
+    box.batch = new NodeBatch()
+    const counters = this.#init.counters
+    if (box.pending > 0 && box.pending + batch.size > this.#init.maxPendingBytes) {
+      counters.sendDropped += batch.entries.length
+      answerAll(batch, box.node, new OverloadedError(`more than ${this.#init.maxPendingBytes} bytes of messages wait to be written to ${box.node}`))
+      return
+    }
+    const bytes = encodeBatch(box.epoch, batch.topicBytes, batch.entries, batch.size)
+    box.pending += bytes.byteLength
+    counters.batches++
+    this.#init.send(box.node, bytes, batch.ack).then((reply) => {
+      box.pending -= bytes.byteLength
+      if (batch.ack && !answerAcks(batch, box.node, reply)) counters.badInput++
+    }, (err: unknown) => {
+      box.pending -= bytes.byteLength
+      counters.sendDropped += batch.entries.length
+      answerAll(batch, box.node, err as MeshError)
+      this.#init.onFailed(box.node, err)
+    })
+  }
+}
+
+function answerAll (batch: NodeBatch, node: string, error: MeshError): void {
+  for (const ack of batch.acks) ack?.(node, error)
+}
+
+/**
+ * Answers each acknowledgement from the subscriber's reply: a list of (entry index, error code)
+ * failures. False when the reply is malformed (every acknowledgement then fails).
+ */
+function answerAcks (batch: NodeBatch, node: string, reply: unknown): boolean {
+  if (!Array.isArray(reply) || !reply.every(f => Array.isArray(f) && Number.isInteger(f[0]) && typeof f[1] === 'string')) {
+    answerAll(batch, node, new BadRequestError(`${node} answered the acknowledgements with something else`, { node }))
+    return false
+  }
+  const failed = new Map<number, string>(reply as Array<[number, string]>)
+  batch.acks.forEach((ack, i) => {
+    const code = failed.get(i)
+    ack?.(node, code === undefined ? undefined : ackError(code, node))
+  })
+  return true
+}
+
+function ackError (code: string, node: string): MeshError {
+  const message = code === 'MESH_ERR_OVERLOADED' ? `a subscription on ${node} is full` : `${node} did not deliver the message (${code})`
+  return errorFromWire({ code, message, node, handler: false })
+}
