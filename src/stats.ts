@@ -39,6 +39,21 @@ export interface Counters {
   dhtLookups: number
   /** Route discoveries this node started as origin. */
   discoveries: number
+  /** Calls and casts this node wrote, by the transport of their first hop (`quic`, `udp`, `shm`). */
+  sentByTransport: Record<string, number>
+  /** Calls and casts that arrived from other nodes, by transport. */
+  receivedByTransport: Record<string, number>
+  /**
+   * Fast-path input dropped without an answer, by reason: datagrams that fail authentication
+   * (`auth`), replays (`replay`), truncated or unknown-version datagrams (`malformed`), unknown
+   * sessions (`session`), sequence numbers outside the window (`window`), shared-memory peers that
+   * did not prove their identity (`shm-auth`), ring headers or records that failed validation
+   * (`shm-corrupt`).
+   */
+  fastPathDropped: Record<string, number>
+  /** Fast-path (udp/shm) links set up, and links that failed or closed with calls moved to QUIC. */
+  fastPathsOpened: number
+  fastPathsFailed: number
 }
 
 export function createCounters (): Counters {
@@ -63,7 +78,12 @@ export function createCounters (): Counters {
     routedDelivered: 0,
     resolutions: 0,
     dhtLookups: 0,
-    discoveries: 0
+    discoveries: 0,
+    sentByTransport: {},
+    receivedByTransport: {},
+    fastPathDropped: {},
+    fastPathsOpened: 0,
+    fastPathsFailed: 0
   }
 }
 

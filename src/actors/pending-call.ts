@@ -1,5 +1,6 @@
 import { type MeshError, TimeoutError } from '../errors.js'
 import type { Expirable } from '../util/deadlines.js'
+import type { TransportName } from '../transport/interfaces.js'
 
 /** How a pending call is told its outcome, and how the party executing it is told to stop. */
 export interface CallTarget {
@@ -38,6 +39,8 @@ export class PendingCall implements Expirable {
   reroutes = 0
   /** Removes the caller's abort listener; set by whoever added it. */
   detach: (() => void) | undefined
+  /** The transport that sent the call (its first hop); set by the link that writes it. */
+  transport: TransportName | undefined
   /** Where the call was handed over, so a cancel reaches it; set by the transport. */
   target: CallTarget | undefined
   readonly promise: Promise<unknown>
