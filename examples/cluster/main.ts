@@ -1,0 +1,230 @@
+/**
+ * `npm start`: a kadmesh cluster of N node processes on loopback. Some nodes are outbound-only
+ * behind two gateways; actors (kv, counter, hash) live on several nodes. The demo makes calls
+ * across the cluster and prints their paths, measures latency and throughput, SIGKILLs the gateway
+ * a stream of calls goes through and shows the calls recovering through the other one, then
+ * prints a summary. Exits 0 when every check passed, 1 otherwise, 2 on bad options.
+ *
+ *   npm start -- --nodes 8 --duration 20
+ *   node dist/examples/cluster/main.js --quick
+ */
+import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { isDeepStrictEqual, parseArgs } from 'node:util'
+import { sha256Rounds } from './actors.js'
+import { NodeProcess, stopAll } from './control.js'
+import type { CallOutcome, LoadResult, ProbeResult } from './messages.js'
+import { Checks, count, ms, percentile, route, show } from './report.js'
+import { MAX_NODES, MIN_NODES, plan, script } from './topology.js'
+
+/** The errors a call in flight through a dying gateway may end with: it was lost, or the route was. */
+const RETRYABLE = ['MESH_ERR_CONNECTION_LOST', 'MESH_ERR_UNREACHABLE']
+
+const USAGE = `usage: node dist/examples/cluster/main.js [--nodes ${MIN_NODES}-${MAX_NODES}] [--duration <seconds>] [--quick]
+  --nodes     node processes (default 6)
+  --duration  seconds of load traffic, split over four runs (default 8)
+  --quick     small and short (what the test runs)`
+
+interface Settings { nodes: number, loadMs: number, sequentialCalls: number, killAfter: number }
+
+function settings (argv: string[]): Settings {
+  const { values } = parseArgs({ args: argv, options: { nodes: { type: 'string' }, duration: { type: 'string' }, quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } })
+  if (values.help === true) {
+    console.log(USAGE)
+    process.exit(0)
+  }
+  const nodes = Number(values.nodes ?? 6)
+  const seconds = Number(values.duration ?? (values.quick === true ? 2 : 8))
+  if (!Number.isInteger(nodes) || nodes < MIN_NODES || nodes > MAX_NODES || !(seconds > 0 && seconds <= 600)) throw new RangeError(USAGE)
+  const quick = values.quick === true
+  return { nodes, loadMs: (seconds * 1000) / 4, sequentialCalls: quick ? 300 : 5_000, killAfter: quick ? 20 : 200 }
+}
+
+let options: Settings
+try {
+  options = settings(process.argv.slice(2))
+} catch (err) {
+  console.error((err as Error).message)
+  process.exit(2)
+}
+
+const checks = new Checks()
+const cluster: NodeProcess[] = []
+const byName = new Map<string, NodeProcess>()
+const nameOf = (id: string): string => cluster.find(n => n.nodeId === id)?.plan.name ?? id.slice(-6)
+const node = (name: string): NodeProcess => byName.get(name) as NodeProcess
+/** Calls made: succeeded, failed as the demo meant them to (typed error, dead gateway), failed otherwise. */
+const calls = { ok: 0, meant: 0, failed: 0 }
+const tally = (ok: boolean, meant: boolean, n = 1): void => { calls[ok ? 'ok' : meant ? 'meant' : 'failed'] += n }
+let killedName: string | undefined
+
+// a last resort: a demo that hangs anyway is stopped, with its children, and fails
+const watchdog = setTimeout(() => {
+  console.error('\ndemo: gave up after 5 minutes; killing the node processes')
+  for (const n of cluster) n.kill()
+  process.exit(1)
+}, 5 * 60_000 + options.loadMs * 4)
+watchdog.unref()
+
+try {
+  await startCluster()
+  await scriptedCalls()
+  await measure()
+  await failover()
+  await nodeStats()
+} catch (err) {
+  checks.check('the demo ran to the end', false, (err as Error).message)
+}
+const codes = await stopAll(cluster)
+const survivors = [...codes.entries()]
+checks.check('every surviving node stopped cleanly (exit 0)', survivors.every(([, code]) => code === 0),
+  survivors.filter(([, code]) => code !== 0).map(([name, code]) => `${name} exited ${code}`).join(', '))
+summary()
+process.exit(checks.passed === checks.total ? 0 : 1)
+
+async function startCluster (): Promise<void> {
+  const plans = plan(options.nodes)
+  const keys = await Promise.all(plans.map(async () => generateKeyPair('Ed25519')))
+  for (const p of plans) {
+    const n = new NodeProcess(p)
+    cluster.push(n)
+    byName.set(p.name, n)
+  }
+  const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+  const idOf = new Map(plans.map((p, i) => [p.name, peerIdFromPrivateKey(keys[i]).toString()]))
+  const startNode = async (i: number): Promise<void> => cluster[i].start({
+    key: privateKeyToProtobuf(keys[i]),
+    bootstrap: plans[i].bootstrap.flatMap(name => node(name).addresses),
+    allow: plans[i].allow?.map(name => idOf.get(name) as string)
+  })
+  // the seed first, then the public nodes through it, then the edges through the gateways
+  await startNode(0)
+  await Promise.all(plans.map((p, i) => p.role !== 'seed' && p.role !== 'edge' ? startNode(i) : undefined))
+  await Promise.all(plans.map((p, i) => p.role === 'edge' ? startNode(i) : undefined))
+
+  console.log(`kadmesh cluster: ${cluster.length} nodes in ${cluster.length} processes, QUIC on loopback\n`)
+  for (const n of cluster) {
+    const where = n.plan.allow === undefined ? n.addresses[0] : `dials out to ${n.plan.allow.join(', ')} only`
+    const actors = n.plan.actors.length > 0 ? n.plan.actors.join(', ') : '(forwards only)'
+    console.log(`  ${n.plan.name.padEnd(7)} ${n.plan.reachability.padEnd(13)} …${n.nodeId.slice(-8)}  pid ${String(n.pid).padEnd(7)} ${actors.padEnd(16)} ${where}`)
+  }
+  checks.check('every node started and joined', cluster.every(n => n.nodeId !== ''))
+}
+
+async function scriptedCalls (): Promise<void> {
+  console.log('\ncalls across the cluster (path and transport per hop, from traceCall)\n')
+  const calls = script(cluster.map(n => n.plan), sha256Rounds)
+  let right = 0
+  const wrongPaths: string[] = []
+  for (const c of calls) {
+    const outcome = await node(c.from).ask<CallOutcome>({ type: 'call', to: node(c.to).nodeId, method: c.method, args: c.args, timeout: 10_000 })
+    const expected = 'code' in c.expect ? !outcome.ok && outcome.code === c.expect.code : outcome.ok && isDeepStrictEqual(outcome.value, c.expect.value)
+    if (expected) right++
+    tally(outcome.ok, expected)
+    const head = `  ${expected ? 'ok  ' : 'FAIL'} ${c.from.padEnd(7)} → ${c.to.padEnd(7)} ${c.method.padEnd(12)}`
+    if (!outcome.ok) {
+      console.log(`${head} ${outcome.code}: ${outcome.message}${'code' in c.expect ? ' (expected)' : ''}`)
+      continue
+    }
+    const hops = outcome.path.length - 1
+    console.log(`${head} ${route(outcome.path, nameOf).padEnd(26)} ${outcome.transports.join(',').padEnd(10)} ${String(hops)} hop${hops === 1 ? ' ' : 's'} ${ms(outcome.ms).padStart(9)}  ${show(outcome.value)}`)
+    // an edge connects to its gateways only: next to an edge on any path there must be one of them
+    const names = outcome.path.map(nameOf)
+    const throughGateways = names.every((name, i) => {
+      const allow = byName.get(name)?.plan.allow
+      return allow === undefined || [names[i - 1], names[i + 1]].every(next => next === undefined || allow.includes(next))
+    })
+    if (!throughGateways) wrongPaths.push(`${c.from} → ${c.to}: ${route(outcome.path, nameOf)}`)
+  }
+  checks.check('every scripted call returned what it should (or the error it should)', right === calls.length, `${calls.length - right} did not`)
+  checks.check('calls to and from outbound-only nodes went through their gateways', wrongPaths.length === 0, wrongPaths.join('; '))
+}
+
+async function measure (): Promise<void> {
+  const caller = cluster.find(n => n.plan.role === 'app') ?? node('seed')
+  const target = cluster.find(n => n.plan.role === 'edge') as NodeProcess
+  const seed = node('seed')
+  const name = caller.plan.name
+  console.log(`\nlatency and throughput, ${name} calling counter.add (${cluster.length} nodes share this machine's cores: figures are indicative)\n`)
+  console.log(`  ${''.padEnd(44)} ${'calls'.padStart(8)} ${'p50'.padStart(9)} ${'p99'.padStart(9)} ${'calls/s'.padStart(9)}`)
+  const runs = [
+    { label: `1 in flight, direct (${name} → seed)`, to: seed, inFlight: 1, maxCalls: options.sequentialCalls },
+    { label: `1 in flight, through a gateway (→ ${target.plan.name})`, to: target, inFlight: 1, maxCalls: options.sequentialCalls },
+    { label: `64 in flight, direct (${name} → seed)`, to: seed, inFlight: 64, maxCalls: 1_000_000 },
+    { label: `64 in flight, through a gateway (→ ${target.plan.name})`, to: target, inFlight: 64, maxCalls: 1_000_000 }
+  ]
+  let errors = 0
+  for (const run of runs) {
+    const r = await caller.ask<LoadResult>({ type: 'load', to: run.to.nodeId, method: 'counter.add', args: { by: 1 }, inFlight: run.inFlight, maxCalls: run.maxCalls, maxMs: options.loadMs })
+    const failed = Object.values(r.errors).reduce((a, b) => a + b, 0)
+    errors += failed
+    tally(true, false, r.calls - failed)
+    tally(false, false, failed)
+    console.log(`  ${run.label.padEnd(44)} ${count(r.calls).padStart(8)} ${ms(percentile(r.latencies, 50)).padStart(9)} ${ms(percentile(r.latencies, 99)).padStart(9)} ${count((r.calls - failed) / r.seconds).padStart(9)}${failed > 0 ? `  errors: ${JSON.stringify(r.errors)}` : ''}`)
+  }
+  checks.check('no call failed under load', errors === 0, `${errors} failed`)
+}
+
+async function failover (): Promise<void> {
+  const caller = cluster.find(n => n.plan.role === 'app') ?? node('seed')
+  const edges = cluster.filter(n => n.plan.role === 'edge')
+  const [target, other] = edges
+  console.log(`\nkilling a gateway: ${caller.plan.name} calls kv.get on ${target.plan.name} back to back; the gateway in front of ${target.plan.name} is SIGKILLed\n`)
+  caller.onKill(path => {
+    // the gateway in front of the edge (the calls may pass other forwarders first)
+    const victim = cluster.find(n => n.nodeId === path[path.length - 2])
+    if (victim === undefined || victim.plan.role !== 'gateway') {
+      console.log(`  the calls take ${route(path, nameOf)}: no gateway to kill`)
+      return
+    }
+    killedName = victim.plan.name
+    console.log(`  calls take ${route(path, nameOf)}; SIGKILL ${victim.plan.name} (pid ${victim.pid})`)
+    victim.kill()
+    void victim.exited.then(() => { caller.tell({ type: 'killed' }) })
+  })
+  const probe = await caller.ask<ProbeResult>({ type: 'probe', to: target.nodeId, method: 'kv.get', args: { key: 'greeting' }, killAfter: options.killAfter, recoverAfter: 20, maxMs: 30_000 })
+  tally(true, false, probe.okBefore + probe.okAfter)
+  for (const f of probe.failures) tally(false, RETRYABLE.includes(f.code), f.count)
+  for (const f of probe.failures) {
+    const when = f.count === 1 ? `+${ms(f.firstMs)}` : `+${ms(f.firstMs)} … +${ms(f.lastMs)}`
+    console.log(`  ${String(f.count).padStart(4)} call${f.count === 1 ? ' ' : 's'} failed: ${f.code}${f.node === undefined ? '' : ` (raised by ${nameOf(f.node)})`}, ${when} after the kill`)
+  }
+  const victimId = cluster.find(n => n.plan.name === killedName)?.nodeId
+  if (probe.recovered !== undefined) {
+    console.log(`  +${ms(probe.recovered.atMs).padStart(9)}  recovered: ${route(probe.recovered.path, nameOf)} (${probe.okBefore} calls before the kill, ${probe.okAfter} after)`)
+  }
+  checks.check('a gateway on the route was killed', killedName !== undefined)
+  checks.check('calls recovered through another gateway after the kill',
+    probe.recovered !== undefined && victimId !== undefined && !probe.recovered.path.includes(victimId) && probe.okAfter >= 20,
+    probe.recovered === undefined ? 'no call succeeded after the kill' : `recovered path ${route(probe.recovered.path, nameOf)}, ${probe.okAfter} ok`)
+  checks.check('calls that were in flight through the dead gateway failed with a retryable error',
+    probe.failures.every(f => RETRYABLE.includes(f.code)),
+    probe.failures.map(f => f.code).join(', '))
+  if (victimId === undefined) return
+
+  // the rest of the cluster routes around the dead gateway too
+  const after = await other.ask<CallOutcome>({ type: 'call', to: target.nodeId, method: 'kv.get', args: { key: 'greeting' }, timeout: 10_000 })
+  tally(after.ok, false)
+  console.log(`  ${other.plan.name} → ${target.plan.name}: ${after.ok ? route(after.path, nameOf) : `${after.code}: ${after.message}`}`)
+  checks.check(`${other.plan.name} reaches ${target.plan.name} without the dead gateway`, after.ok && !after.path.includes(victimId))
+  const dead = await node('seed').ask<CallOutcome>({ type: 'call', to: victimId, method: 'counter.get', args: undefined, timeout: 10_000 })
+  tally(dead.ok, !dead.ok && dead.code !== 'MESH_ERR_TIMEOUT')
+  console.log(`  seed → ${killedName} (dead): ${dead.ok ? 'answered?!' : `${dead.code} after ${ms(dead.ms)}`}`)
+  checks.check('a call to the dead node fails with a clear error, not a timeout', !dead.ok && dead.code !== 'MESH_ERR_TIMEOUT', dead.ok ? 'it answered' : dead.code)
+}
+
+async function nodeStats (): Promise<void> {
+  console.log('\nper node (survivors): calls sent, served, forwarded for others\n')
+  for (const n of cluster.filter(c => c.alive)) {
+    const c = await n.ask<{ callsSent: number, callsReceived: number, routedForwarded: number }>({ type: 'stats' })
+    console.log(`  ${n.plan.name.padEnd(7)} sent ${count(c.callsSent).padStart(8)}   served ${count(c.callsReceived).padStart(8)}   forwarded ${count(c.routedForwarded).padStart(8)}`)
+  }
+}
+
+function summary (): void {
+  console.log('\nsummary')
+  const killed = killedName === undefined ? '' : `, ${killedName} killed on purpose`
+  console.log(`  nodes    ${cluster.length} started${killed}`)
+  console.log(`  calls    ${count(calls.ok)} ok, ${count(calls.meant)} failed as meant to (the typed error, the killed gateway), ${count(calls.failed)} failed otherwise`)
+  console.log(`  checks   ${checks.passed} of ${checks.total} passed`)
+  for (const f of checks.failures) console.log(`  FAILED   ${f.name}${f.detail === '' ? '' : `: ${f.detail}`}`)
+}
