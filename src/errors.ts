@@ -35,6 +35,11 @@ export const ErrorCode = {
   REMOTE: 'MESH_ERR_REMOTE',
   /** The mesh was given options it cannot use. */
   INVALID_OPTIONS: 'MESH_ERR_INVALID_OPTIONS',
+  /**
+   * A shared-memory ring failed validation (corrupt or hostile peer). The fast path to that peer
+   * closes and its calls move to QUIC; callers see it only as the `cause` of CONNECTION_LOST.
+   */
+  RING_CORRUPT: 'MESH_ERR_RING_CORRUPT',
   /** The `kadmesh` command line was given arguments it cannot parse (exit status 2). */
   USAGE: 'MESH_ERR_USAGE'
 } as const
@@ -135,6 +140,25 @@ export class InvalidOptionsError extends MeshError {
 export class UsageError extends MeshError {
   override name = 'UsageError'
   constructor (message: string) { super(ErrorCode.USAGE, message) }
+}
+
+/** The field of a shared-memory ring or region that failed validation. */
+export type RingField = 'magic' | 'version' | 'capacity' | 'state' | 'size' | 'head' | 'tail' | 'record' | 'flag'
+
+/**
+ * A shared-memory ring (or the region holding it) failed validation: a header field, an index or a
+ * record length is impossible. The ring is marked corrupt and every later operation throws this
+ * again; the link is closed and its calls move to QUIC. Never retryable on the same ring, and never
+ * sent over the wire.
+ */
+export class RingCorruptError extends MeshError {
+  override name = 'RingCorruptError'
+  /** What failed validation. */
+  readonly field: RingField
+  constructor (field: RingField, message: string, options?: MeshErrorOptions) {
+    super(ErrorCode.RING_CORRUPT, `shared-memory ring corrupt (${field}): ${message}`, options)
+    this.field = field
+  }
 }
 
 /**

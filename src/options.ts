@@ -1,4 +1,5 @@
 import type { ConnectionGater } from '@libp2p/interface'
+import { isIP } from 'node:net'
 import { InvalidOptionsError } from './errors.js'
 import { DEFAULT_MAX_FRAME_SIZE } from './wire/frame.js'
 
@@ -19,6 +20,39 @@ export interface QuicInit {
   keepAliveInterval?: number
   /** Most RPC streams kept to one peer (both directions together). Default 4; 1 to 16. */
   streamsPerPeer?: number
+}
+
+/**
+ * UDP fast-path options: calls to peers on loopback, private or link-local addresses travel in
+ * authenticated datagrams over the native addon's batched UDP socket (docs/transports.md).
+ */
+export interface UdpInit {
+  /** Use the UDP fast path (it also needs the native addon). `udp: false` means `{ enabled: false }`. Default true. */
+  enabled?: boolean
+  /** Address literal the UDP socket binds. Default: the host of the first `listen` address (`0.0.0.0` when there is none). */
+  host?: string
+  /** UDP port. Default 0 (a free port; peers learn it in the handshake). */
+  port?: number
+  /**
+   * Largest datagram in bytes, header and tag included; a call whose frame does not fit goes over
+   * QUIC. Default 1452 (a 1500-byte Ethernet MTU less IPv6 and UDP headers); 576 to 65,507.
+   */
+  maxDatagramSize?: number
+  /**
+   * µs to keep polling the socket on every event-loop turn after the last datagram before sleeping
+   * in the event loop: lower latency for a busy core. 0 never polls. Default 200; up to 1,000,000.
+   */
+  busyPollUs?: number
+}
+
+/** Shared-memory fast-path options: calls to peers on the same host travel through a pair of rings. */
+export interface ShmInit {
+  /** Use the shared-memory fast path (it also needs the native addon). `shm: false` means `{ enabled: false }`. Default true. */
+  enabled?: boolean
+  /** Data bytes of each ring (one per direction), a power of two from 64 KiB to 256 MiB. Default 4 MiB. */
+  ringSize?: number
+  /** µs the reader keeps polling after the last record before sleeping on its doorbell. Default 200; up to 1,000,000. */
+  idleSpinUs?: number
 }
 
 /** Options of {@link createMesh}. */
@@ -52,8 +86,11 @@ export interface MeshInit {
    * (allow-lists, deny-lists). Nodes it keeps apart reach each other through gateways.
    */
   connectionGater?: ConnectionGater
-  /** Per-transport options. */
-  transports?: { quic?: QuicInit }
+  /**
+   * Per-transport options. QUIC is always on (it carries the handshakes and everything the fast
+   * paths cannot); `udp` and `shm` are the native fast paths, on by default when the addon is built.
+   */
+  transports?: { quic?: QuicInit, udp?: UdpInit | boolean, shm?: ShmInit | boolean }
 }
 
 /** Every option with its default filled in. */
@@ -69,6 +106,8 @@ export interface MeshConfig {
   maxConnections: number
   connectionGater: ConnectionGater | undefined
   quic: Required<QuicInit>
+  udp: Required<Omit<UdpInit, 'host'>> & { host: string | undefined }
+  shm: Required<ShmInit>
 }
 
 const MAX_TIMEOUT = 2 ** 31 - 1
@@ -90,7 +129,9 @@ export function meshConfig (init: MeshInit = {}): MeshConfig {
       maxIdleTimeout: integer(quic.maxIdleTimeout, 'options.transports.quic.maxIdleTimeout', 3_000, 1_000, 600_000),
       keepAliveInterval: integer(quic.keepAliveInterval, 'options.transports.quic.keepAliveInterval', 1_000, 100, 600_000),
       streamsPerPeer: integer(quic.streamsPerPeer, 'options.transports.quic.streamsPerPeer', 4, 1, 16)
-    }
+    },
+    udp: udpConfig(init.transports?.udp),
+    shm: shmConfig(init.transports?.shm)
   }
   if (config.reachability !== 'public' && config.reachability !== 'outbound-only') {
     throw new InvalidOptionsError("options.reachability must be 'public' or 'outbound-only'")
@@ -102,6 +143,40 @@ export function meshConfig (init: MeshInit = {}): MeshConfig {
     throw new InvalidOptionsError('options.privateKey must be key bytes or a key file path')
   }
   return config
+}
+
+function udpConfig (init: UdpInit | boolean | undefined): MeshConfig['udp'] {
+  const udp = fastPathInit(init, 'udp')
+  if (udp.host !== undefined && (typeof udp.host !== 'string' || isIP(udp.host) === 0)) {
+    throw new InvalidOptionsError('options.transports.udp.host must be an IP address literal')
+  }
+  return {
+    enabled: udp.enabled ?? true,
+    host: udp.host,
+    port: integer(udp.port, 'options.transports.udp.port', 0, 0, 65_535),
+    maxDatagramSize: integer(udp.maxDatagramSize, 'options.transports.udp.maxDatagramSize', 1452, 576, 65_507),
+    busyPollUs: integer(udp.busyPollUs, 'options.transports.udp.busyPollUs', 200, 0, 1_000_000)
+  }
+}
+
+function shmConfig (init: ShmInit | boolean | undefined): MeshConfig['shm'] {
+  const shm = fastPathInit(init, 'shm')
+  const ringSize = integer(shm.ringSize, 'options.transports.shm.ringSize', 4 * 1024 * 1024, 64 * 1024, 256 * 1024 * 1024)
+  if ((ringSize & (ringSize - 1)) !== 0) throw new InvalidOptionsError('options.transports.shm.ringSize must be a power of two')
+  return {
+    enabled: shm.enabled ?? true,
+    ringSize,
+    idleSpinUs: integer(shm.idleSpinUs, 'options.transports.shm.idleSpinUs', 200, 0, 1_000_000)
+  }
+}
+
+/** `true`/`false`/an object/undefined, as an object (booleans set `enabled`). */
+function fastPathInit<T extends { enabled?: boolean }> (init: T | boolean | undefined, name: string): T {
+  if (init === undefined) return {} as T
+  if (typeof init === 'boolean') return { enabled: init } as T
+  if (typeof init !== 'object' || init === null) throw new InvalidOptionsError(`options.transports.${name} must be a boolean or an object`)
+  if (init.enabled !== undefined && typeof init.enabled !== 'boolean') throw new InvalidOptionsError(`options.transports.${name}.enabled must be a boolean`)
+  return init
 }
 
 /** Validates a per-call timeout (ms). */

@@ -9,8 +9,8 @@ export type {
   NativeBinding, NativeBindingResult, NativeFeatures, NativeUdpOpenOptions, NativeUdpSocket as NativeUdpHandle,
   NativeShmRegion, NativeDoorbell, FutexWaitResult, LoadNativeBindingOptions
 } from './binding.js'
-export { RingCorruptError, RING_CORRUPT } from './errors.js'
-export type { RingField } from './errors.js'
+export { RingCorruptError } from '../../errors.js'
+export type { RingField } from '../../errors.js'
 export { AdaptiveLoop } from './adaptive.js'
 export type { AdaptiveLoopInit, AdaptiveLoopStats } from './adaptive.js'
 export { ADDRESS_SIZE, AddressFormatter, encodeAddress, formatAddress } from './address.js'

@@ -35,8 +35,7 @@
  * `readerSleep` and, only if it wins `CAS(kind → 0)`, wakes the reader: one wake-up per sleep.
  * Space for a waiting writer works the same way with `writerWait` and `tail`.
  */
-import { RingCorruptError } from './errors.js'
-import type { RingField } from './errors.js'
+import { RingCorruptError, type RingField } from '../../errors.js'
 
 export const RING_MAGIC = 0x474e524b
 export const RING_VERSION = 1

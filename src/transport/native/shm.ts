@@ -34,7 +34,7 @@ import { join } from 'node:path'
 import { logger } from '@libp2p/logger'
 import { ClosedError, ForbiddenError, InvalidOptionsError, UnreachableError } from '../../errors.js'
 import { AdaptiveLoop } from './adaptive.js'
-import { RingCorruptError } from './errors.js'
+import { RingCorruptError } from '../../errors.js'
 import { formatRing, RING_MAX_CAPACITY, RING_MIN_CAPACITY, RingReader, RingWriter, ringByteLength, WakeKind } from './ring.js'
 import type { NativeBinding, NativeDoorbell, NativeShmRegion } from './binding.js'
 

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { prng } from '../../prng.js'
-import { RingCorruptError } from '../../../src/transport/native/errors.js'
+import { RingCorruptError } from '../../../src/errors.js'
 import {
   formatRing, maxRecordSize, RING_HEADER_SIZE, RING_MAGIC, RingOffset, RingReader, RingWriter, ringByteLength, recordSize
 } from '../../../src/transport/native/ring.js'

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { RingCorruptError } from '../../../src/transport/native/errors.js'
+import { RingCorruptError } from '../../../src/errors.js'
 import {
   formatRing, maxRecordSize, RING_HEADER_SIZE, RingOffset, RingReader, RingWriter, ringByteLength, recordSize, WakeKind, WRAP_MARKER
 } from '../../../src/transport/native/ring.js'

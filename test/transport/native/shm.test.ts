@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ClosedError, ForbiddenError, InvalidOptionsError, UnreachableError } from '../../../src/errors.js'
-import { RingCorruptError } from '../../../src/transport/native/errors.js'
+import { RingCorruptError } from '../../../src/errors.js'
 import { RingOffset } from '../../../src/transport/native/ring.js'
 import {
   cleanStale, isProcessAlive, PAIR_HEADER_SIZE, PAIR_MAGIC, PairOffset, pairByteLength, pairRingOffset, shmPaths, ShmRingPair
