@@ -9,39 +9,25 @@
  *   node dist/examples/cluster/main.js --quick
  */
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
-import { isDeepStrictEqual, parseArgs } from 'node:util'
+import { isDeepStrictEqual } from 'node:util'
 import { sha256Rounds } from './actors.js'
 import { NodeProcess, stopAll } from './control.js'
 import type { CallOutcome, LoadResult, ProbeResult } from './messages.js'
 import { Checks, count, ms, percentile, route, show } from './report.js'
-import { MAX_NODES, MIN_NODES, plan, script } from './topology.js'
+import { parseSettings, type Settings, USAGE } from './settings.js'
+import { plan, script } from './topology.js'
 
 /** The errors a call in flight through a dying gateway may end with: it was lost, or the route was. */
 const RETRYABLE = ['MESH_ERR_CONNECTION_LOST', 'MESH_ERR_UNREACHABLE']
 
-const USAGE = `usage: node dist/examples/cluster/main.js [--nodes ${MIN_NODES}-${MAX_NODES}] [--duration <seconds>] [--quick]
-  --nodes     node processes (default 6)
-  --duration  seconds of load traffic, split over four runs (default 8)
-  --quick     small and short (what the test runs)`
-
-interface Settings { nodes: number, loadMs: number, sequentialCalls: number, killAfter: number }
-
-function settings (argv: string[]): Settings {
-  const { values } = parseArgs({ args: argv, options: { nodes: { type: 'string' }, duration: { type: 'string' }, quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } })
-  if (values.help === true) {
+let options: Settings
+try {
+  const parsed = parseSettings(process.argv.slice(2))
+  if (parsed === 'help') {
     console.log(USAGE)
     process.exit(0)
   }
-  const nodes = Number(values.nodes ?? 6)
-  const seconds = Number(values.duration ?? (values.quick === true ? 2 : 8))
-  if (!Number.isInteger(nodes) || nodes < MIN_NODES || nodes > MAX_NODES || !(seconds > 0 && seconds <= 600)) throw new RangeError(USAGE)
-  const quick = values.quick === true
-  return { nodes, loadMs: (seconds * 1000) / 4, sequentialCalls: quick ? 300 : 5_000, killAfter: quick ? 20 : 200 }
-}
-
-let options: Settings
-try {
-  options = settings(process.argv.slice(2))
+  options = parsed
 } catch (err) {
   console.error((err as Error).message)
   process.exit(2)

@@ -36,7 +36,8 @@ async function runCall ({ values, positionals }: ParsedCommand, io: Io): Promise
       const callStart = performance.now()
       const trace = await mesh.traceCall(nodeId, method, args, options)
       const ms = Math.round((performance.now() - callStart) * 1000) / 1000
-      io.out(formatJson({ ...trace, ms }, values.pretty === true))
+      // a call without a result still has a "value" (null), as the call without --trace prints
+      io.out(formatJson({ value: trace.value ?? null, path: trace.path, transports: trace.transports, ms }, values.pretty === true))
     } else {
       io.out(formatJson(await mesh.call(nodeId, method, args, options), values.pretty === true))
     }

@@ -21,7 +21,6 @@ export function mainHelp (): string {
     `  ${'version'.padEnd(width)}print the version`,
     '',
     'Errors print one line, "kadmesh: <code>: <message>", on standard error; the exit status is',
-    '1 for errors, 2 for usage errors. Docs: docs/operations.md.',
-    ''
+    '1 for errors, 2 for usage errors. Docs: docs/operations.md.'
   ].join('\n')
 }

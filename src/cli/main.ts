@@ -3,28 +3,35 @@ import { readFileSync } from 'node:fs'
 import { MeshError, UsageError } from '../errors.js'
 import { COMMANDS, mainHelp } from './commands.js'
 import type { Io } from './io.js'
-import { commandHelp, parseCommand } from './spec.js'
+import { type Command, commandHelp, parseCommand, type ParsedCommand } from './spec.js'
+
+/** What a command line asks for: text to print (help, version), or a command to run. */
+export type CommandLine = { print: () => string } | { command: Command, parsed: ParsedCommand }
+
+/** Parses a command line (without `node` and the script); bad input is a UsageError. Pure. */
+export function parseCommandLine (argv: readonly string[]): CommandLine {
+  const [name, ...rest] = argv
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    const help = helpFor(rest[0])
+    return { print: () => help }
+  }
+  if (name === 'version' || name === '--version') return { print: version }
+  const command = COMMANDS.get(name)
+  if (command === undefined) throw new UsageError(`unknown command ${name}; see kadmesh --help`)
+  const parsed = parseCommand(command.spec, rest)
+  if (parsed.help) return { print: () => commandHelp(command.spec) }
+  return { command, parsed }
+}
 
 /** Runs one command line (without `node` and the script) and resolves to the exit status. */
 export async function runCli (argv: readonly string[], io: Io): Promise<number> {
   try {
-    const [name, ...rest] = argv
-    if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
-      io.out(helpFor(rest[0]))
+    const line = parseCommandLine(argv)
+    if ('print' in line) {
+      io.out(line.print())
       return 0
     }
-    if (name === 'version' || name === '--version') {
-      io.out(version())
-      return 0
-    }
-    const command = COMMANDS.get(name)
-    if (command === undefined) throw new UsageError(`unknown command ${name}; see kadmesh --help`)
-    const parsed = parseCommand(command.spec, rest)
-    if (parsed.help) {
-      io.out(commandHelp(command.spec))
-      return 0
-    }
-    return await command.run(parsed, io)
+    return await line.command.run(line.parsed, io)
   } catch (err) {
     io.err(errorLine(err))
     return err instanceof UsageError ? 2 : 1

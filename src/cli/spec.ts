@@ -98,8 +98,7 @@ export function commandHelp (spec: CommandSpec): string {
     spec.description,
     '',
     'options:',
-    ...rows.map(([flag, help]) => `  ${flag.padEnd(width)}${help}`),
-    ''
+    ...rows.map(([flag, help]) => `  ${flag.padEnd(width)}${help}`)
   ].join('\n')
 }
 
