@@ -84,6 +84,8 @@ interface Sent {
   sentAt: number
   retries: number
   sacked: boolean
+  /** Later datagrams were acknowledged while this one was not: resend it without waiting for the timer. */
+  lost: boolean
 }
 
 export class UdpSession extends FrameStreamBase {
@@ -252,7 +254,7 @@ export class UdpSession extends FrameStreamBase {
 
   #sendNew (payload: Uint8Array, out: Outgoing[], now: number): void {
     const seq = this.#nextSeq++
-    this.#unacked.set(seq, { seq, payload, firstSentAt: now, sentAt: now, retries: 0, sacked: false })
+    this.#unacked.set(seq, { seq, payload, firstSentAt: now, sentAt: now, retries: 0, sacked: false, lost: false })
     out.push(this.#datagram(DatagramKind.DATA, seq, payload))
   }
 
@@ -260,7 +262,8 @@ export class UdpSession extends FrameStreamBase {
   #retransmit (out: Outgoing[], now: number): boolean {
     const rto = this.#rtt.rto
     for (const sent of this.#unacked.values()) {
-      if (sent.sacked || now < sent.sentAt + rto * 2 ** sent.retries) continue
+      if (sent.sacked || (!sent.lost && now < sent.sentAt + rto * 2 ** sent.retries)) continue
+      sent.lost = false
       if (now - sent.firstSentAt >= this.#init.deadAfter || sent.retries >= MAX_RETRIES) {
         this.close(new ConnectionLostError(`no acknowledgement from ${this.#peer?.address}:${this.#peer?.port} for ${Math.round(now - sent.firstSentAt)} ms`), true)
         return false
@@ -352,6 +355,12 @@ export class UdpSession extends FrameStreamBase {
   #onTimer = (): void => {
     this.#timer = undefined
     this.#timerAt = Infinity
+    // Decide after this turn's I/O: libuv runs timers before polling sockets, so acks that arrived
+    // while the event loop was busy are still unread here and would look lost.
+    setImmediate(this.#onTimeout)
+  }
+
+  #onTimeout = (): void => {
     if (this.#state !== 'open') return
     if (this.#unacked.size > 0) {
       this.#retransmitDue = true
@@ -402,10 +411,23 @@ export class UdpSession extends FrameStreamBase {
       freed = true
     }
     if (sample >= 0) this.#rtt.sample(this.#init.now() - sample)
+    let highest = 0
     for (let bits = sack, i = 0; bits !== 0; bits >>>= 1, i++) {
       if ((bits & 1) === 0) continue
       const sent = this.#unacked.get(ack + 2 + i)
       if (sent !== undefined) sent.sacked = true
+      highest = ack + 2 + i
+    }
+    // Fast retransmit: the receiver holds later datagrams, so the ones it lacks below them (sent
+    // once) were lost, not late — loopback and LAN paths do not reorder. Resend them now, once.
+    let lost = false
+    for (const sent of this.#unacked.values()) {
+      if (sent.seq >= highest) break
+      if (!sent.sacked && sent.retries === 0 && !sent.lost) sent.lost = lost = true
+    }
+    if (lost) {
+      this.#retransmitDue = true
+      this.#init.requestFlush(this)
     }
     if (freed && this.#queuedBytes > 0) this.#init.requestFlush(this)
   }

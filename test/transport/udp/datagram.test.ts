@@ -2,7 +2,7 @@ import { createSecretKey, randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { DATAGRAM_OVERHEAD, DatagramKind, HEADER_BYTES, openDatagram, readHeader, sealDatagram } from '../../../src/transport/udp/datagram.js'
 import { REPLAY_WINDOW, ReplayWindow } from '../../../src/transport/udp/replay-window.js'
-import { MAX_RTO, MIN_RTO, RttEstimator } from '../../../src/transport/udp/rtt.js'
+import { INITIAL_RTO, MAX_RTO, MIN_RTO, RttEstimator } from '../../../src/transport/udp/rtt.js'
 import { prng } from '../../prng.js'
 
 const key = createSecretKey(randomBytes(32))
@@ -93,10 +93,10 @@ describe('replay window', () => {
 describe('RTT estimator', () => {
   it('starts at the initial timeout, follows samples, and stays within its bounds', () => {
     const r = new RttEstimator()
-    expect(r.rto).toBe(50)
-    r.sample(20)
-    expect(r.srtt).toBe(20)
-    expect(r.rto).toBe(20 + 4 * 10)
+    expect(r.rto).toBe(INITIAL_RTO)
+    r.sample(40)
+    expect(r.srtt).toBe(40)
+    expect(r.rto).toBe(40 + 4 * 20)
     for (let i = 0; i < 100; i++) r.sample(0.1)
     expect(r.rto).toBe(MIN_RTO)
     for (let i = 0; i < 100; i++) r.sample(5_000)
