@@ -72,6 +72,8 @@ export class ShmStream extends FrameStreamBase {
   }
 
   get peerPid (): number { return this.#pair.peerPid }
+  /** The ring file (unlinked once both sides have it open). */
+  get path (): string { return this.#pair.paths.region }
   /** True once the peer's first record proved it is the node the handshake was with. */
   get proven (): boolean { return this.#proven && !this.#closed }
   get closed (): boolean { return this.#closed }

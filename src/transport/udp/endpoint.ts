@@ -52,7 +52,7 @@ export class UdpEndpoint {
   readonly #sessions = new Map<number, UdpSession>()
   readonly #dirty = new Set<UdpSession>()
   readonly #acks = new Set<UdpSession>()
-  /** CLOSE datagrams of sessions that just closed. */
+  /** The last datagrams of sessions that just closed (see UdpSession.takeClose). */
   #goodbyes: Outgoing[] = []
   #flushQueued = false
   #acksQueued = false
@@ -131,9 +131,9 @@ export class UdpEndpoint {
     this.#sessions.delete(session.id)
     this.#dirty.delete(session)
     this.#acks.delete(session)
-    const bye = session.takeClose()
-    if (bye === undefined) return
-    this.#goodbyes.push(bye)
+    const farewell = session.takeClose()
+    if (farewell.length === 0) return
+    this.#goodbyes.push(...farewell)
     this.#requestFlush(session)
   }
 

@@ -118,7 +118,7 @@ export class UdpSession extends FrameStreamBase {
   #received = 0
   readonly #early = new Map<number, Uint8Array>()
   #ackDue = false
-  #owesClose = false
+  #farewell: Outgoing[] = []
   // stats
   #datagramsOut = 0
   #retransmitted = 0
@@ -198,12 +198,18 @@ export class UdpSession extends FrameStreamBase {
   }
 
   /**
-   * Ends the session; `notify`: the peer is owed a CLOSE datagram, which the endpoint takes with
-   * {@link takeClose} (best effort: a peer that misses it finds out from its retransmissions).
+   * Ends the session; `notify`: the peer is owed what is still queued (the answers a closing
+   * channel just wrote) and a CLOSE datagram, which the endpoint takes with {@link takeClose}. Best
+   * effort, sent once: a peer that misses them finds out from its own retransmissions.
    */
   close (err: Error | undefined, notify: boolean): void {
     if (this.#state === 'closed') return
-    this.#owesClose = notify && this.#state === 'open'
+    if (notify && this.#state === 'open') {
+      const now = this.#init.now()
+      this.#farewell = []
+      while (this.#queuedBytes > 0 && this.#nextSeq <= MAX_SEQ) this.#sendNew(this.#take(this.#init.maxPayload), this.#farewell, now)
+      this.#farewell.push(this.#datagram(DatagramKind.CLOSE, 0, undefined))
+    }
     this.#state = 'closed'
     this.#clearTimer()
     this.#queue.length = 0
@@ -216,11 +222,11 @@ export class UdpSession extends FrameStreamBase {
     this.emitClose(err)
   }
 
-  /** The CLOSE datagram a closed session owes its peer, once. */
-  takeClose (): Outgoing | undefined {
-    if (!this.#owesClose) return undefined
-    this.#owesClose = false
-    return this.#datagram(DatagramKind.CLOSE, 0, undefined)
+  /** What a closed session owes its peer (its last data, then CLOSE), once. */
+  takeClose (): Outgoing[] {
+    const farewell = this.#farewell
+    this.#farewell = []
+    return farewell
   }
 
   // ---- sending
