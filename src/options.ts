@@ -1,5 +1,6 @@
 import type { ConnectionGater } from '@libp2p/interface'
 import { isIP } from 'node:net'
+import { multiaddr } from '@multiformats/multiaddr'
 import { InvalidOptionsError } from './errors.js'
 import { DEFAULT_MAX_FRAME_SIZE } from './wire/frame.js'
 
@@ -115,7 +116,7 @@ const MAX_TIMEOUT = 2 ** 31 - 1
 export function meshConfig (init: MeshInit = {}): MeshConfig {
   const quic = init.transports?.quic ?? {}
   const config: MeshConfig = {
-    listen: stringList(init.listen, 'options.listen') ?? ['/ip4/0.0.0.0/udp/0/quic-v1'],
+    listen: listenAddresses(init.listen) ?? ['/ip4/0.0.0.0/udp/0/quic-v1'],
     bootstrap: stringList(init.bootstrap, 'options.bootstrap') ?? [],
     privateKey: init.privateKey,
     reachability: init.reachability ?? 'public',
@@ -190,6 +191,21 @@ export function integer (value: number | undefined, name: string, fallback: numb
     throw new InvalidOptionsError(`${name} must be an integer from ${min} to ${max}`)
   }
   return value
+}
+
+/** Listen addresses are QUIC multiaddrs (the one transport a node listens with), checked here rather than by libp2p at start. */
+function listenAddresses (value: string[] | undefined): string[] | undefined {
+  const list = stringList(value, 'options.listen')
+  for (const address of list ?? []) {
+    let protocols: string[]
+    try {
+      protocols = multiaddr(address).getComponents().map(c => c.name)
+    } catch (err) {
+      throw new InvalidOptionsError(`options.listen: ${address} is not a multiaddr: ${(err as Error).message}`)
+    }
+    if (!protocols.includes('quic-v1')) throw new InvalidOptionsError(`options.listen: ${address} is not a QUIC address (…/udp/<port>/quic-v1)`)
+  }
+  return list
 }
 
 function stringList (value: string[] | undefined, name: string): string[] | undefined {

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { mkdtemp, stat } from 'node:fs/promises'
+import { mkdtemp, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -37,7 +37,7 @@ describe('kadmesh --help', () => {
       for (const flag of [...flags, '--help']) expect(outcomes[i].stdout).toContain(flag)
     })
     const viaHelp = await kadmesh(['help', 'call'])
-    expect(viaHelp.stdout).toBe(outcomes[1].stdout)
+    expect(viaHelp.stdout).toBe(outcomes[Object.keys(options).indexOf('call')].stdout)
   })
 })
 
@@ -102,6 +102,11 @@ describe('kadmesh node and kadmesh call', () => {
     expect(trace.transports).toEqual(['quic'])
     expect(trace.ms).toBeGreaterThan(0)
     expect(code).toBe(0)
+  })
+
+  it('--trace of a call without a result prints "value": null', async () => {
+    const { stdout } = await kadmesh(['call', node.nodeId, 'echo.back', '--trace', '--bootstrap', node.addresses[0]])
+    expect(JSON.parse(stdout)).toMatchObject({ value: null, path: [expect.any(String), node.nodeId] })
   })
 
   it("prints a handler's error as its code and message, naming the node, and exits 1", async () => {
@@ -198,6 +203,46 @@ describe('kadmesh routes and kadmesh stats', () => {
   it('an admin socket nobody serves is MESH_ERR_UNREACHABLE, exit 1', async () => {
     const { code, stderr } = await kadmesh(['stats', '--admin', join(runtime, 'nobody.sock')])
     expect(stderr).toMatch(errorLine('MESH_ERR_UNREACHABLE'))
+    expect(code).toBe(1)
+  })
+})
+
+describe('kadmesh node options', () => {
+  afterEach(killKadmesh)
+
+  it('--config sets createMesh options (its key path relative to the file); flags override it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kadmesh-config-'))
+    const { nodeId } = JSON.parse((await kadmesh(['keygen', join(dir, 'node.key')])).stdout) as { nodeId: string }
+    await writeFile(join(dir, 'node.json'), JSON.stringify({ privateKey: 'node.key', listen: ['/ip4/127.0.0.1/udp/0/quic-v1'], reachability: 'outbound-only', timeout: 5_000 }))
+    const node = await startNode(['--config', join(dir, 'node.json'), '--reachability', 'public', '--no-admin'], env)
+    expect(node.nodeId).toBe(nodeId)
+    // the flag won over the file's outbound-only: the node listens
+    expect(node.addresses[0]).toMatch(/^\/ip4\/127\.0\.0\.1\/udp\/\d+\/quic-v1\//)
+    expect(node.admin).toBeNull()
+  })
+
+  it.each([
+    ['a config option out of bounds', async (dir: string) => {
+      await writeFile(join(dir, 'bad.json'), '{"timeout": 0}')
+      return ['--config', join(dir, 'bad.json')]
+    }, 'options.timeout'],
+    ['a config file that is not JSON', async (dir: string) => {
+      await writeFile(join(dir, 'bad.json'), 'timeout=5')
+      return ['--config', join(dir, 'bad.json')]
+    }, 'bad.json'],
+    ['an actors module that does not exist', async (dir: string) => ['--actors', join(dir, 'missing.js')], 'cannot be loaded'],
+    ['an actors module without a default function', async (dir: string) => {
+      await writeFile(join(dir, 'actors.mjs'), 'export const x = 1\n')
+      return ['--actors', join(dir, 'actors.mjs')]
+    }, 'no default export'],
+    ['a listen address that is no multiaddr', async () => ['--listen', 'localhost:4001'], 'localhost:4001 is not a multiaddr'],
+    ['a listen address that is not QUIC', async () => ['--listen', '/ip4/127.0.0.1/tcp/4001'], 'is not a QUIC address']
+  ])('%s: MESH_ERR_INVALID_OPTIONS naming it, exit 1, nothing left running', async (_what, args, named) => {
+    const dir = await mkdtemp(join(tmpdir(), 'kadmesh-bad-'))
+    const { code, stdout, stderr } = await kadmesh(['node', '--no-admin', ...await args(dir)])
+    expect(stderr).toMatch(errorLine('MESH_ERR_INVALID_OPTIONS'))
+    expect(stderr).toContain(named)
+    expect(stdout).toBe('')
     expect(code).toBe(1)
   })
 })

@@ -34,28 +34,56 @@ export async function kadmesh (args: string[], env: NodeJS.ProcessEnv = {}): Pro
   return { code, stdout, stderr }
 }
 
-export interface RunningNode {
+/** A kadmesh command running in the background. */
+export interface RunningCommand {
   child: ChildProcess
-  nodeId: string
-  addresses: string[]
-  admin: string | null
-  /** Standard error so far. */
+  /** Standard output and error so far. */
+  stdout: () => string
   stderr: () => string
+  /** Resolves with the first line of standard output (rejects if the process exits first). */
+  firstLine: Promise<string>
+  /** Resolves once standard error holds a line matching `pattern` (rejects if the process exits first). */
+  stderrLine: (pattern: RegExp) => Promise<string>
   /** Resolves with the exit code once the process has exited. */
   exited: Promise<number | null>
 }
 
-/** Starts `kadmesh node …` and resolves once it has printed its JSON line. */
-export async function startNode (args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunningNode> {
-  const child = spawnKadmesh(['node', ...args], env)
+/** Starts a kadmesh command without waiting for it to end. */
+export function startKadmesh (args: string[], env: NodeJS.ProcessEnv = {}): RunningCommand {
+  const child = spawnKadmesh(args, env)
+  let stdout = ''
   let stderr = ''
+  child.stdout?.on('data', (d: Buffer) => { stdout += d.toString() })
   child.stderr?.on('data', (d: Buffer) => { stderr += d.toString() })
   const exited = new Promise<number | null>(resolve => child.once('exit', resolve))
-  const info = await new Promise<{ nodeId: string, addresses: string[], admin: string | null }>((resolve, reject) => {
-    void exited.then(code => { reject(new Error(`kadmesh node exited with ${code} before it was ready: ${stderr}`)) })
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', line => { resolve(JSON.parse(line)) })
+  const beforeExit = <T>(what: string, found: (resolve: (value: T) => void) => void): Promise<T> => new Promise<T>((resolve, reject) => {
+    void exited.then(code => { reject(new Error(`kadmesh ${args[0]} exited with ${code} before ${what}: ${stderr}`)) })
+    found(resolve)
   })
-  return { child, ...info, stderr: () => stderr, exited }
+  const firstLine = beforeExit<string>('its first line', resolve => {
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', resolve)
+  })
+  const stderrLine = (pattern: RegExp): Promise<string> => beforeExit<string>(`printing ${pattern}`, resolve => {
+    const already = stderr.split('\n').find(line => pattern.test(line))
+    if (already !== undefined) return resolve(already)
+    const lines = createInterface({ input: child.stderr as NodeJS.ReadableStream })
+    lines.on('line', line => { if (pattern.test(line)) { lines.close(); resolve(line) } })
+  })
+  firstLine.catch(() => {})
+  return { child, stdout: () => stdout, stderr: () => stderr, firstLine, stderrLine, exited }
+}
+
+export interface RunningNode extends RunningCommand {
+  nodeId: string
+  addresses: string[]
+  admin: string | null
+}
+
+/** Starts `kadmesh node …` and resolves once it has printed its JSON line. */
+export async function startNode (args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunningNode> {
+  const command = startKadmesh(['node', ...args], env)
+  const info = JSON.parse(await command.firstLine) as { nodeId: string, addresses: string[], admin: string | null }
+  return { ...command, ...info }
 }
 
 /** Kills (SIGKILL, by PID) every kadmesh process a test started and left running; for afterEach. */
