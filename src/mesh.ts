@@ -80,6 +80,10 @@ const NEGATIVE_TTL = 2_000
 const DIRECT_RETRY = 30_000
 /** ms between rounds of the neighbour manager (connections following the k-buckets). */
 const NEIGHBOUR_INTERVAL = 1_000
+/** Longest wait for the calls in flight on a connection being closed gracefully (ms). */
+const DRAIN_TIMEOUT = 30_000
+/** A connection younger than this (ms) is not trimmed: its peer may not have found others yet. */
+const YOUNG_CONNECTION = 10_000
 /** Longest wait for the routing table when joining (ms). */
 const JOIN_WAIT = 3_000
 
@@ -127,7 +131,7 @@ export class Mesh {
     this.#discovery = new RouteDiscovery({
       self: this.nodeId,
       table: this.#routes,
-      neighbours: () => this.#libp2p.getPeers().map(p => p.toString()),
+      neighbours: () => this.#libp2p.getPeers().map(p => p.toString()).filter(id => this.#pools.get(id)?.draining !== true),
       isConnected: (nodeId) => this.#isConnected(nodeId),
       ask: async (neighbour, request, timeout) => this.#callNeighbour(neighbour, FIND_ROUTE_METHOD, request, timeout) as Promise<FindRouteResult>
     })
@@ -141,20 +145,24 @@ export class Mesh {
     })
     this.#neighbours = new NeighbourManager({
       self: this.nodeId,
-      // room for two more, so nodes that join can still connect to this one
-      target: Math.max(2, config.maxConnections - 2),
+      target: this.#ownConnections,
       interval: NEIGHBOUR_INTERVAL,
       connected: () => this.#libp2p.getPeers().map(p => p.toString()),
+      young: () => {
+        const since = Date.now() - YOUNG_CONNECTION
+        return new Set(this.#libp2p.getConnections().filter(c => c.timeline.open > since).map(c => c.remotePeer.toString()))
+      },
       known: async () => (await this.#libp2p.peerStore.all()).filter(p => p.addresses.length > 0).map(p => p.id.toString()),
       dial: async (nodeId) => { await this.#libp2p.dial(peerIdFromString(nodeId), { signal: this.#dialSignal() }) },
-      close: async (nodeId) => {
-        const pool = this.#pools.get(nodeId)
-        const stats = pool?.stats()
-        if (stats !== undefined && (stats.outstanding > 0 || stats.serving > 0 || stats.queued > 0)) return false
-        await this.#libp2p.hangUp(peerIdFromString(nodeId))
-        return true
+      close: (nodeId) => { this.#trim(nodeId) },
+      keep: async (nodeId) => {
+        // An RPC stream pins the connection: libp2p's pruner (ours or the peer's) only closes
+        // connections without one, and a node whose kept connections were pruned is cut off.
+        await Promise.all([
+          this.#libp2p.peerStore.merge(peerIdFromString(nodeId), { tags: { 'kadmesh-neighbour': { value: 100 } } }),
+          this.#link(nodeId).connect()
+        ])
       },
-      keep: async (nodeId) => { await this.#libp2p.peerStore.merge(peerIdFromString(nodeId), { tags: { 'kadmesh-neighbour': { value: 100 } } }) },
       rejoin: async () => {
         // the bootstrap nodes may be full: try a few other peers this node has heard of as well
         const known = (await this.#libp2p.peerStore.all()).filter(p => p.addresses.length > 0).slice(0, 4)
@@ -465,14 +473,49 @@ export class Mesh {
     this.#directLink(nodeId).then(() => { this.#resolver.forget(nodeId) }, () => {})
   }
 
-  /** A stream pool with at least one stream to `nodeId`, opened if needed; rejects if unreachable directly. */
+  /**
+   * A stream pool with at least one stream to `nodeId`, opened if needed; rejects if unreachable
+   * directly. A node at its connection limit does not dial: the new connection would push libp2p
+   * over `maxConnections`, whose pruner closes the newest connection without streams, the one just
+   * dialled (and others with it). Such a destination is reached through gateways instead.
+   */
   async #directLink (nodeId: string): Promise<StreamPool> {
     const pool = this.#link(nodeId)
+    if (pool.draining) throw new UnreachableError(`the connection to ${nodeId} is closing`, { node: this.nodeId })
+    if (pool.streams === 0 && !this.#isConnected(nodeId) && !this.#hasRoom()) {
+      throw new UnreachableError(`not dialling ${nodeId}: ${this.nodeId} is at its connection limit`, { node: this.nodeId })
+    }
     await pool.connect()
     return pool
   }
 
+  /** Room for a connection of our own (see {@link #ownConnections}). */
+  #hasRoom (): boolean {
+    return this.#libp2p.getConnections().length < this.#ownConnections
+  }
+
+  /**
+   * How many connections this node fills by dialling: two below the limit, so nodes that join (or
+   * lost their connections) can still connect to it.
+   */
+  get #ownConnections (): number {
+    return Math.max(2, this.#config.maxConnections - 2)
+  }
+
+  /**
+   * Closes the connection to a neighbour without losing a call: its RPC streams drain first (GOAWAY
+   * both ways, calls in flight either way finish), then it hangs up. A call lost on a closed stream
+   * could not be retried, since it may have run.
+   */
+  #trim (nodeId: string): void {
+    const pool = this.#pools.get(nodeId)
+    const drained = pool !== undefined && pool.streams > 0 ? pool.drain() : Promise.resolve()
+    drained.then(async () => { await this.#libp2p.hangUp(peerIdFromString(nodeId)) }).catch(() => {})
+  }
+
+  /** An open connection that is not closing (a draining pool takes no new calls). */
   #isConnected (nodeId: string): boolean {
+    if (this.#pools.get(nodeId)?.draining === true) return false
     try {
       return this.#libp2p.getConnections(peerIdFromString(nodeId)).some(c => c.status === 'open')
     } catch {
@@ -499,7 +542,9 @@ export class Mesh {
       openStream: async () => this.#openStream(peer),
       channel: { local: this.nodeId, maxFrameSize: this.#config.maxFrameSize, handler: this.#gateway, counters: this.#counters },
       onIdle: () => { if (this.#pools.get(nodeId) === pool) this.#pools.delete(nodeId) },
-      onUnreachable: (calls, reason) => { this.#reroute(calls, reason) }
+      onUnreachable: (calls, reason) => { this.#reroute(calls, reason) },
+      drainTimeout: DRAIN_TIMEOUT,
+      onPeerDrain: () => { this.#neighbours.avoid(nodeId) }
     })
     this.#pools.set(nodeId, pool)
     return pool
@@ -522,10 +567,15 @@ export class Mesh {
     try {
       stream = await raceSignal(this.#libp2p.dialProtocol(peer, RPC_PROTOCOL, { signal }), signal)
     } catch (err) {
-      if (signal.aborted || (err as Error).name !== 'NoValidAddressesError') throw err
-      // The peer store knew the peer but no address (see notes P19): ask the DHT itself.
-      this.#counters.dhtLookups++
-      await this.#libp2p.peerRouting.findPeer(peer, { useCache: false, signal })
+      const name = (err as Error).name
+      if (signal.aborted || (name !== 'NoValidAddressesError' && name !== 'ConnectionClosedError')) throw err
+      if (name === 'NoValidAddressesError') {
+        // The peer store knew the peer but no address (see notes P19): ask the DHT itself.
+        this.#counters.dhtLookups++
+        await this.#libp2p.peerRouting.findPeer(peer, { useCache: false, signal })
+      }
+      // Else the connection began closing (pruned, or trimmed by the peer) as the stream opened:
+      // once more, on a new connection if the closing one is gone.
       stream = await raceSignal(this.#libp2p.dialProtocol(peer, RPC_PROTOCOL, { signal }), signal)
     }
     this.#counters.streamsOpened++

@@ -9,6 +9,18 @@ export interface NeighbourPlan {
   keep: string[]
 }
 
+export interface NeighbourPlanInput {
+  self: string
+  connected: string[]
+  /** Peers with known addresses. */
+  known: string[]
+  /** Connections to settle at. */
+  target: number
+  maxDials: number
+  /** Connections not to close now (young ones: their peer may have no other connection yet). */
+  protect?: ReadonlySet<string>
+}
+
 /**
  * Chooses this node's connections so that they follow the Kademlia routing table: at least one
  * connection in every k-bucket (by common prefix length with this node) that has known peers. From
@@ -16,10 +28,14 @@ export interface NeighbourPlan {
  * so greedy routing (and discovery, which tries the closest neighbour first) gains at least one
  * bit per hop: O(log N) hops with a bounded number of connections. Pure: it plans, the caller acts.
  *
- * `target` is the number of connections to settle at, below libp2p's hard limit so that other
- * nodes can still connect to this one. Within a bucket the peer closest to this node is kept.
+ * `target` is the number of connections to settle at, below libp2p's hard limit so that nodes that
+ * join (or lost their connections) can still connect to this one. Within a bucket the peer closest
+ * to this node is kept; above the target, redundant connections close first, then those in the
+ * buckets with the most known peers (the easiest to cover again), never protected ones.
  */
-export function planNeighbours (self: string, connected: string[], known: string[], target: number, maxDials: number): NeighbourPlan {
+export function planNeighbours (input: NeighbourPlanInput): NeighbourPlan {
+  const { self, connected, known, target, maxDials } = input
+  const protect = input.protect ?? new Set<string>()
   const me = kadKey(self)
   const bucketOf = (id: string): number => commonPrefixLength(me, kadKey(id))
   const byBucket = new Map<number, string[]>()
@@ -42,16 +58,24 @@ export function planNeighbours (self: string, connected: string[], known: string
   }
   const connectedSet = new Set(connected)
   const wanted = new Map<number, string>()
+  const knownPerBucket = new Map<number, number>()
   for (const id of closestFirst(known.filter(id => id !== self && !connectedSet.has(id)))) {
     const b = bucketOf(id)
+    knownPerBucket.set(b, (knownPerBucket.get(b) ?? 0) + 1)
     if (!byBucket.has(b) && !wanted.has(b)) wanted.set(b, id)
   }
-  const room = Math.max(0, target - connected.length + redundant.length)
+  const closableRedundant = redundant.reverse().filter(id => !protect.has(id))
+  const room = Math.max(0, target - connected.length + closableRedundant.length)
   const dial = [...wanted.values()].slice(0, Math.min(maxDials, room))
   const excess = connected.length + dial.length - target
-  const close = excess > 0 ? redundant.reverse().slice(0, excess) : []
-  return { dial, close, keep }
+  const replaceableFirst = keep.filter(id => !protect.has(id))
+    .sort((x, y) => (knownPerBucket.get(bucketOf(y)) ?? 0) - (knownPerBucket.get(bucketOf(x)) ?? 0))
+  const close = excess > 0 ? [...closableRedundant, ...replaceableFirst].slice(0, excess) : []
+  return { dial, close, keep: keep.filter(id => !close.includes(id)) }
 }
+
+/** How long a peer that refused or closed on us is not dialled by the neighbour manager (ms). */
+const AVOID_MS = 30_000
 
 export interface NeighbourManagerInit {
   self: string
@@ -60,11 +84,13 @@ export interface NeighbourManagerInit {
   /** ms between rounds. */
   interval: number
   connected: () => string[]
+  /** Connections opened moments ago: not closed yet (their peer may have no other connection). */
+  young: () => ReadonlySet<string>
   /** Peers with known addresses (the peer store, filled by the DHT and identify). */
   known: () => Promise<string[]>
   dial: (nodeId: string) => Promise<void>
-  /** Closes the connection if nothing is in flight on it; false when it was left open. */
-  close: (nodeId: string) => Promise<boolean>
+  /** Closes the connection gracefully (calls in flight on it finish first). */
+  close: (nodeId: string) => void
   keep: (nodeId: string) => Promise<void>
   /** No connection at all: rejoin through the bootstrap nodes. */
   rejoin: () => Promise<void>
@@ -74,6 +100,8 @@ export interface NeighbourManagerInit {
 export class NeighbourManager {
   readonly #init: NeighbourManagerInit
   readonly #kept = new Set<string>()
+  /** Peers not to dial until the given time (performance.now()): they refused us or closed on us. */
+  readonly #avoid = new Map<string, number>()
   #timer: ReturnType<typeof setTimeout> | undefined
   #running = false
   #stopped = false
@@ -91,6 +119,14 @@ export class NeighbourManager {
     if (this.#timer !== undefined) clearTimeout(this.#timer)
   }
 
+  /**
+   * Dials no connection of its own to `nodeId` for `ms`: it refused a dial or closed our connection
+   * (its own plan had no room for us), and dialling it again at once would only churn.
+   */
+  avoid (nodeId: string, ms = AVOID_MS): void {
+    this.#avoid.set(nodeId, performance.now() + ms)
+  }
+
   /** One round now (also used by tests and after joining). */
   async round (): Promise<void> {
     if (this.#running || this.#stopped) return
@@ -102,10 +138,13 @@ export class NeighbourManager {
         await init.rejoin()
         return
       }
-      const plan = planNeighbours(init.self, connected, await init.known(), init.target, 2)
+      const now = performance.now()
+      for (const [id, until] of this.#avoid) if (until <= now) this.#avoid.delete(id)
+      const known = (await init.known()).filter(id => !this.#avoid.has(id))
+      const plan = planNeighbours({ self: init.self, connected, known, target: init.target, maxDials: 2, protect: init.young() })
       await Promise.allSettled([
-        ...plan.dial.map(async id => init.dial(id)),
-        ...plan.close.map(async id => init.close(id)),
+        ...plan.dial.map(async id => init.dial(id).catch((err: unknown) => { this.avoid(id); throw err })),
+        ...plan.close.map(async id => { init.close(id) }),
         ...plan.keep.filter(id => !this.#kept.has(id)).map(async id => { this.#kept.add(id); await init.keep(id) })
       ])
       for (const id of this.#kept) if (!connected.includes(id)) this.#kept.delete(id)

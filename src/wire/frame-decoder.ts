@@ -130,6 +130,9 @@ export function parseFrame (bytes: Uint8Array): Frame {
     case FrameType.CANCEL:
       if (bytes.byteLength !== HEADER_SIZE) throw new MalformedFrameError('CANCEL frame has a body', id, type)
       break
+    case FrameType.GOAWAY:
+      if (bytes.byteLength !== HEADER_SIZE) throw new MalformedFrameError('GOAWAY frame has a body', id, type)
+      break
     case FrameType.CREDIT:
       if (bytes.byteLength !== HEADER_SIZE + 8) throw new MalformedFrameError('CREDIT frame must have an 8-byte body', id, type)
       frame.frames = readU32(bytes, at)

@@ -87,6 +87,10 @@ export class FrameWriter {
     return this.#end(this.#header(FrameType.CANCEL, id, 0))
   }
 
+  goAway (): number {
+    return this.#end(this.#header(FrameType.GOAWAY, 0, 0))
+  }
+
   credit (frames: number, bytes: number): number {
     const at = this.#header(FrameType.CREDIT, 0, 8)
     this.#view.setUint32(at, frames)

@@ -18,6 +18,8 @@
  *   ROUTE   u32 timeout, u16 route header length, route header (src/routing/route-header.ts),
  *           u8 method length, method, msgpack args: a call travelling through gateways; its
  *           REPLY body is u8 n, n transport codes (one per hop), msgpack value
+ *   GOAWAY  (empty; id is 0): the sender starts no new calls or casts on this stream and asks the
+ *           receiver to do the same (answering with its own GOAWAY); what is in flight finishes
  * ```
  */
 
@@ -45,7 +47,8 @@ export const FrameType = {
   ERROR: 4,
   CANCEL: 5,
   CREDIT: 6,
-  ROUTE: 7
+  ROUTE: 7,
+  GOAWAY: 8
 } as const
 export type FrameType = typeof FrameType[keyof typeof FrameType]
 

@@ -7,13 +7,13 @@ describe('planNeighbours', () => {
   it('dials one peer for each k-bucket without a connection and keeps one connection per bucket', async () => {
     const [self, ...others] = (await identities(24)).map(i => i.id)
     const bucket = (id: string): number => commonPrefixLength(kadKey(self), kadKey(id))
-    const plan = planNeighbours(self, [], others, 100, 100)
+    const plan = planNeighbours({ self, connected: [], known: others, target: 100, maxDials: 100 })
     const buckets = new Set(others.map(bucket))
     expect(plan.dial.map(bucket).sort()).toEqual([...buckets].sort())
     expect(plan.close).toEqual([])
 
     const connected = others.slice(0, 12)
-    const full = planNeighbours(self, connected, others, 12, 100)
+    const full = planNeighbours({ self, connected, known: others, target: 12, maxDials: 100 })
     expect(new Set(full.keep.map(bucket)).size).toBe(full.keep.length)
     expect(new Set(full.keep.map(bucket))).toEqual(new Set(connected.map(bucket)))
     // at the target: every dial is paid for by closing a redundant connection, never a kept one
@@ -22,8 +22,21 @@ describe('planNeighbours', () => {
     for (const id of full.dial) expect(connected.map(bucket)).not.toContain(bucket(id))
   })
 
+  it('above the target closes redundant connections first, then covered buckets, never protected ones', async () => {
+    const [self, ...others] = (await identities(24)).map(i => i.id)
+    const protect = new Set(others.slice(0, 2))
+    const plan = planNeighbours({ self, connected: others, known: others, target: 4, maxDials: 2, protect })
+    expect(plan.dial).toEqual([])
+    expect(plan.close.length).toBe(others.length - 4)
+    for (const id of protect) expect(plan.close).not.toContain(id)
+    // a bucket loses its last connection only after every closable redundant one is closed
+    const covering = new Set(planNeighbours({ self, connected: others, known: others, target: 100, maxDials: 2 }).keep)
+    const firstCovering = plan.close.findIndex(id => covering.has(id))
+    if (firstCovering !== -1) expect(plan.close.slice(firstCovering).every(id => covering.has(id))).toBe(true)
+  })
+
   it('dials at most maxDials per round', async () => {
     const [self, ...others] = (await identities(24)).map(i => i.id)
-    expect(planNeighbours(self, [], others, 100, 2).dial.length).toBeLessThanOrEqual(2)
+    expect(planNeighbours({ self, connected: [], known: others, target: 100, maxDials: 2 }).dial.length).toBeLessThanOrEqual(2)
   })
 })

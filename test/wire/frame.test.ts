@@ -182,6 +182,12 @@ describe('FrameWriter → FrameDecoder → parseFrame', () => {
     expect(rebuilt).toMatchObject({ code: 'E_STOCK', message: 'no stock', node: 'node-a', data: { sku: 'x1' } })
   })
 
+  it('round-trips a GOAWAY as a bare header with id 0', () => {
+    const writer = new FrameWriter(DEFAULT_MAX_FRAME_SIZE)
+    writer.goAway()
+    expect(decodeChunks([writer.take() as Uint8Array])).toEqual([frame({ type: FrameType.GOAWAY, id: 0, size: 12 })])
+  })
+
   it('round-trips a CANCEL as a bare header', () => {
     const writer = new FrameWriter(DEFAULT_MAX_FRAME_SIZE)
     expect(writer.cancel(77)).toBe(12)
@@ -397,6 +403,10 @@ describe('parseFrame', () => {
       expect(parseError(rawFrame({ type: FrameType.CALL, id: 8, body }))).toMatchObject({ id: 8, type: FrameType.CALL })
       parseError(rawFrame({ type: FrameType.CAST, body: concat(new Uint8Array([method.length]), new Uint8Array(method)) }))
     }
+  })
+
+  it('rejects a GOAWAY with a body', () => {
+    expect(parseError(rawFrame({ type: FrameType.GOAWAY, id: 0, body: new Uint8Array(1) })).type).toBe(FrameType.GOAWAY)
   })
 
   it('rejects a CANCEL with a body', () => {

@@ -22,6 +22,10 @@ export interface ChannelInit {
   onReady: (channel: Channel) => void
   /** The channel died; `unsent` were handed to it but never written and may go elsewhere. */
   onClose: (channel: Channel, unsent: PendingCall[]) => void
+  /** The peer sent GOAWAY: it wants the stream (and its connection) closed. */
+  onGoAway?: (channel: Channel) => void
+  /** After GOAWAY both ways, nothing is in flight either way any more: the stream may close. */
+  onQuiet?: (channel: Channel) => void
 }
 
 /**
@@ -51,6 +55,8 @@ export class Channel implements CallTarget {
   #creditBytes = 0
   #flushQueued = false
   #closed = false
+  #goAwaySent = false
+  #goAwayReceived = false
 
   constructor (init: ChannelInit) {
     this.#init = init
@@ -68,6 +74,10 @@ export class Channel implements CallTarget {
   }
 
   get closed (): boolean { return this.#closed }
+  /** GOAWAY was sent or received: no new calls go on this stream. */
+  get draining (): boolean { return this.#goAwaySent || this.#goAwayReceived }
+  /** Drained: GOAWAY both ways and nothing in flight either way. */
+  get quiet (): boolean { return this.#goAwaySent && this.#goAwayReceived && this.#outFrames === 0 && this.#inFrames === 0 }
   /** Bytes of calls and casts outstanding on this stream (the pool spreads load by it). */
   get outstandingBytes (): number { return this.#outBytes }
   get outstandingFrames (): number { return this.#outFrames }
@@ -76,7 +86,7 @@ export class Channel implements CallTarget {
 
   /** True when a frame of `size` bytes fits the window now. */
   canSend (size: number): boolean {
-    return !this.#closed && this.#outFrames < STREAM_WINDOW_FRAMES &&
+    return !this.#closed && !this.draining && this.#outFrames < STREAM_WINDOW_FRAMES &&
       (this.#outFrames === 0 || this.#outBytes + size <= STREAM_WINDOW_BYTES)
   }
 
@@ -123,6 +133,24 @@ export class Channel implements CallTarget {
     for (const entry of [...this.#inbound.values()]) entry.cancel(reason)
     this.#flush()
     this.#die(reason)
+  }
+
+  /**
+   * Graceful close, started by either side: GOAWAY tells the peer to start nothing new here; calls
+   * and casts already sent either way finish. `onQuiet` reports when the stream is drained.
+   */
+  goAway (): void {
+    if (this.#closed || this.#goAwaySent) return
+    this.#goAwaySent = true
+    this.#writer.goAway()
+    this.#scheduleFlush()
+    this.#checkQuiet()
+  }
+
+  #checkQuiet (): void {
+    if (!this.quiet || this.#closed) return
+    this.#flush()
+    this.#init.onQuiet?.(this)
   }
 
   #allocateId (): number {
@@ -203,6 +231,14 @@ export class Channel implements CallTarget {
         this.#outFrames = Math.max(0, this.#outFrames - frame.frames)
         this.#outBytes = Math.max(0, this.#outBytes - frame.bytes)
         this.#init.onReady(this)
+        if (this.#goAwaySent) this.#checkQuiet()
+        break
+      case FrameType.GOAWAY:
+        if (this.#goAwayReceived) break
+        this.#goAwayReceived = true
+        this.#init.onGoAway?.(this)
+        this.goAway()
+        this.#checkQuiet()
         break
     }
   }
@@ -268,6 +304,7 @@ export class Channel implements CallTarget {
       }
     }
     this.#init.onReady(this)
+    if (this.#goAwaySent) this.#checkQuiet()
   }
 
   /**
@@ -277,6 +314,7 @@ export class Channel implements CallTarget {
   answer (entry: InboundEntry, ok: boolean, value: unknown, fromHandler: boolean, raw = false): void {
     this.#inFrames--
     this.#inBytes -= entry.size
+    if (this.#goAwaySent) queueMicrotask(() => { this.#checkQuiet() })
     if (entry.oneWay) {
       this.#returnCredit(entry.size)
       return

@@ -1,4 +1,4 @@
-import { ClosedError, type MeshError, OverloadedError, UnreachableError } from '../../errors.js'
+import { ClosedError, ConnectionLostError, type MeshError, OverloadedError, UnreachableError } from '../../errors.js'
 import type { PendingCall } from '../../actors/pending-call.js'
 import { Deque } from '../../util/deque.js'
 import type { FrameStream, PeerLink } from '../interfaces.js'
@@ -21,14 +21,18 @@ export interface StreamPoolInit {
   /** Opens a new RPC stream to the peer, dialling it if needed. */
   openStream: () => Promise<FrameStream>
   /** What every channel of this pool shares. */
-  channel: Omit<ChannelInit, 'stream' | 'remote' | 'onReady' | 'onClose'>
+  channel: Omit<ChannelInit, 'stream' | 'remote' | 'onReady' | 'onClose' | 'onGoAway' | 'onQuiet'>
   /** The pool has no streams and nothing queued: its owner may drop it. */
   onIdle: (pool: StreamPool) => void
   /**
-   * No stream could be opened: the calls that were waiting (never sent) go back to the owner, which
-   * may send them another way (through gateways) or fail them.
+   * No stream could be opened, or the link is draining: the calls that were waiting (never sent) go
+   * back to the owner, which may send them another way (through gateways) or fail them.
    */
   onUnreachable: (calls: PendingCall[], reason: UnreachableError) => void
+  /** Longest wait for a drain (ms) before the streams still busy are closed. */
+  drainTimeout: number
+  /** The peer started a drain (it is closing the connection). */
+  onPeerDrain?: (pool: StreamPool) => void
 }
 
 export interface StreamPoolStats {
@@ -54,6 +58,7 @@ export class StreamPool implements PeerLink {
   #current: Channel | undefined
   #opening: Promise<void> | undefined
   #closed = false
+  #drained: PromiseWithResolvers<void> | undefined
 
   constructor (init: StreamPoolInit) {
     this.#init = init
@@ -61,6 +66,8 @@ export class StreamPool implements PeerLink {
   }
 
   get streams (): number { return this.#channels.length }
+  /** Closing gracefully (GOAWAY sent or received): takes no new calls. */
+  get draining (): boolean { return this.#drained !== undefined }
 
   stats (): StreamPoolStats {
     let outstanding = 0
@@ -72,6 +79,10 @@ export class StreamPool implements PeerLink {
   submit (call: PendingCall): void {
     if (this.#closed) {
       call.reject(new ClosedError())
+      return
+    }
+    if (this.#drained !== undefined) {
+      this.#init.onUnreachable([call], this.#drainingError())
       return
     }
     if (this.#queue.length === 0) {
@@ -92,13 +103,20 @@ export class StreamPool implements PeerLink {
       stream,
       remote: this.remote,
       onReady: this.#onReady,
-      onClose: this.#onClose
+      onClose: this.#onClose,
+      onGoAway: () => {
+        if (this.#drained === undefined) this.#init.onPeerDrain?.(this)
+        void this.drain()
+      },
+      onQuiet: this.#onQuiet
     })
     if (this.#closed) {
       channel.close(new ClosedError())
     } else {
       this.#channels.push(channel)
-      this.#drain()
+      // a stream the peer opened before it heard of the drain
+      if (this.#drained !== undefined) channel.goAway()
+      else this.#sendQueued()
     }
     return channel
   }
@@ -108,6 +126,39 @@ export class StreamPool implements PeerLink {
     this.#closed = true
     for (const call of this.#queue.drain()) call.reject(reason)
     for (const channel of [...this.#channels]) channel.close(reason)
+    this.#drained?.resolve()
+  }
+
+  /**
+   * Closes the link gracefully, started by either side (the peer's GOAWAY starts it here too):
+   * GOAWAY on every stream, calls not sent yet go back to the owner (`onUnreachable`), calls and
+   * casts in flight either way finish. Resolves when every stream is drained (the owner may then
+   * close the connection without losing a call) or, after `drainTimeout` ms, once the streams still
+   * busy were closed with MESH_ERR_CONNECTION_LOST.
+   */
+  async drain (): Promise<void> {
+    if (this.#drained !== undefined) return this.#drained.promise
+    const drained = this.#drained = Promise.withResolvers<void>()
+    const waiting = this.#queue.drain().filter(call => !call.settled)
+    if (waiting.length > 0) this.#init.onUnreachable(waiting, this.#drainingError())
+    for (const channel of [...this.#channels]) channel.goAway()
+    const timer = setTimeout(() => {
+      const reason = new ConnectionLostError(`${this.remote}: calls still in flight after ${this.#init.drainTimeout} ms of draining`, { node: this.remote })
+      for (const channel of [...this.#channels]) channel.close(reason)
+      drained.resolve()
+    }, this.#init.drainTimeout)
+    timer.unref()
+    this.#onQuiet()
+    await drained.promise
+    clearTimeout(timer)
+  }
+
+  #drainingError (): UnreachableError {
+    return new UnreachableError(`the connection to ${this.remote} is closing`, { node: this.remote })
+  }
+
+  #onQuiet = (): void => {
+    if (this.#drained !== undefined && this.#channels.every(ch => ch.quiet || ch.closed)) this.#drained.resolve()
   }
 
   /** The channel for a frame of `size` bytes: the current one while it is not loaded, else the least loaded. */
@@ -136,7 +187,7 @@ export class StreamPool implements PeerLink {
     return true
   }
 
-  #drain (): void {
+  #sendQueued (): void {
     for (let call = this.#queue.peek(); call !== undefined; call = this.#queue.peek()) {
       if (call.settled) { this.#queue.shift(); continue }
       const channel = this.#pick(call.frameSize)
@@ -157,7 +208,7 @@ export class StreamPool implements PeerLink {
 
   /** Opens one more stream when every stream is loaded and the pool may grow. */
   #grow (): void {
-    if (this.#closed || this.#opening !== undefined || this.#channels.length >= this.#init.maxStreams) return
+    if (this.#closed || this.#drained !== undefined || this.#opening !== undefined || this.#channels.length >= this.#init.maxStreams) return
     if (this.#channels.some(ch => ch.outstandingBytes < STRIPE_BYTES && ch.canSend(1))) return
     this.#open().catch(() => {})
   }
@@ -179,7 +230,7 @@ export class StreamPool implements PeerLink {
   }
 
   #onReady = (): void => {
-    if (this.#queue.length > 0) this.#drain()
+    if (this.#queue.length > 0) this.#sendQueued()
   }
 
   #onClose = (channel: Channel, unsent: PendingCall[]): void => {
@@ -187,12 +238,18 @@ export class StreamPool implements PeerLink {
     if (i !== -1) this.#channels.splice(i, 1)
     if (this.#current === channel) this.#current = undefined
     if (this.#closed) return
+    if (this.#drained !== undefined) {
+      if (unsent.length > 0) this.#init.onUnreachable(unsent, this.#drainingError())
+      this.#onQuiet()
+      if (this.#channels.length === 0) this.#init.onIdle(this)
+      return
+    }
     if (unsent.length > 0) {
       const rest = this.#queue.drain()
       for (const call of unsent) this.#queue.push(call)
       for (const call of rest) this.#queue.push(call)
     }
-    if (this.#queue.length > 0) this.#drain()
+    if (this.#queue.length > 0) this.#sendQueued()
     else if (this.#channels.length === 0 && this.#opening === undefined) this.#init.onIdle(this)
   }
 }
