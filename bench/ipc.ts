@@ -7,7 +7,8 @@ export interface UsageRequest { type: 'usage', id: number }
 
 export type ToServer = UsageRequest
 
-export interface ReadyMessage { type: 'ready', nodeId: string, addresses: string[], pid: number }
+/** `dgramPort`: bench/server.ts's plain Node `dgram` echo socket (the fast-path benchmark's floor). */
+export interface ReadyMessage { type: 'ready', nodeId: string, addresses: string[], pid: number, dgramPort?: number }
 export interface UsageReply { type: 'usage', id: number, cpu: NodeJS.CpuUsage, rss: number, heapUsed: number, mesh: MeshStats }
 export interface FailedMessage { type: 'failed', message: string }
 

@@ -7,7 +7,12 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
 export async function runRoutingSuite (): Promise<number> {
-  const script = fileURLToPath(new URL('./routing.js', import.meta.url))
+  return runSuiteProcess('routing.js')
+}
+
+/** Runs `dist/bench/<file>` as a process of its own (see above); resolves to its exit code. */
+export async function runSuiteProcess (file: string): Promise<number> {
+  const script = fileURLToPath(new URL(`./${file}`, import.meta.url))
   const child = spawn(process.execPath, [script], { stdio: 'inherit', env: process.env })
   const forward = (signal: NodeJS.Signals): void => { if (child.exitCode === null) child.kill(signal) }
   const onInt = (): void => { forward('SIGINT') }
@@ -16,7 +21,7 @@ export async function runRoutingSuite (): Promise<number> {
   process.on('SIGTERM', onTerm)
   try {
     return await new Promise<number>((resolve) => {
-      child.once('error', (err) => { console.error(`routing benchmark could not start: ${err.message}`); resolve(1) })
+      child.once('error', (err) => { console.error(`${file} could not start: ${err.message}`); resolve(1) })
       child.once('exit', (code, signal) => { resolve(code ?? (signal === null ? 1 : 128 + 2)) })
     })
   } finally {

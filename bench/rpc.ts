@@ -12,8 +12,8 @@ import { withTimeout } from './timeout.js'
 import type { LatencySummary } from './stats.js'
 import { type CpuPerCall, cpuNow, otherCores, perCall } from './usage.js'
 
-export interface Measurement {
-  scenario: ScenarioName
+export interface Measurement<N extends string = ScenarioName> {
+  scenario: N
   payload: number
   /**
    * 1 call in flight. Round-trip times in µs. `otherCores`: CPUs' worth of time other processes on
@@ -36,8 +36,8 @@ export interface Measurement {
 /** Scenarios that need the server process. */
 const REMOTE = new Set<ScenarioName>(['kadmesh', 'raw-reused', 'raw-stream'])
 
-interface Scenario {
-  name: ScenarioName
+export interface Scenario<N extends string = ScenarioName> {
+  name: N
   /** Whether the server process takes part (its CPU is counted). */
   remote: boolean
   /** See LoopLimits.checkEvery. */
@@ -84,7 +84,8 @@ export async function runRpcComparison (
   onRow: (m: Measurement) => void,
   onPaired: (p: PairedLatency) => void
 ): Promise<RpcRun> {
-  const mesh = await createMesh({ listen: ['/ip4/127.0.0.1/udp/0/quic-v1'], bootstrap: server.addresses })
+  // QUIC only: this suite compares the stream pool with raw libp2p streams (bench/fastpath.ts compares the transports)
+  const mesh = await createMesh({ listen: ['/ip4/127.0.0.1/udp/0/quic-v1'], bootstrap: server.addresses, transports: { shm: false, udp: false } })
   const measurements: Measurement[] = []
   const paired: PairedLatency[] = []
   let meshStats: RpcRun['meshStats']
@@ -154,8 +155,9 @@ async function createScenario (name: ScenarioName, mesh: Mesh, server: ServerPro
   }
 }
 
-async function measure (scenario: Scenario, size: number, config: BenchConfig, server: ServerProcess): Promise<Measurement> {
-  const m: Measurement = { scenario: scenario.name, payload: size }
+/** One scenario at one payload size: a checked first call, warm-up, the latency run, the throughput run, CPU per call. */
+export async function measure<N extends string> (scenario: Scenario<N>, size: number, config: BenchConfig, server: ServerProcess): Promise<Measurement<N>> {
+  const m: Measurement<N> = { scenario: scenario.name, payload: size }
   const payload = makePayload(size)
   const call = scenario.call(payload)
   const limits = { maxCalls: config.maxCalls, checkEvery: scenario.checkEvery }

@@ -8,8 +8,9 @@
  * BENCH_PAYLOADS (default 64,1024,65536), BENCH_ONLY (kadmesh,raw-reused,raw-stream,local,function),
  * BENCH_INFLIGHT (default 64), BENCH_MAX_CALLS (per loop, default 5_000_000), BENCH_OUT (JSON path).
  *
- * Then runs the routing benchmark (bench/routing.ts) as a process of its own. BENCH_SUITES
- * (default rpc,routing) picks the suites; the routing suite's variables are in bench/routing-config.ts.
+ * Then runs the routing benchmark (bench/routing.ts) and the fast-path benchmark (bench/fastpath.ts),
+ * each as a process of its own. BENCH_SUITES (default rpc,routing,fastpath) picks the suites; the
+ * routing suite's variables are in bench/routing-config.ts, the fast-path suite's in bench/fastpath.ts.
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
@@ -20,7 +21,7 @@ import { checkTargets, pairedTable, resultsTable, scenarioLegend, targetsTable }
 import { type Measurement, type PairedLatency, type RpcRun, runRpcComparison } from './rpc.js'
 import { ServerProcess } from './server-process.js'
 import { readSuites, type Suite } from './routing-config.js'
-import { runRoutingSuite } from './routing-suite.js'
+import { runRoutingSuite, runSuiteProcess } from './routing-suite.js'
 import type { Counters } from '../src/index.js'
 import { formatBytes, formatRate, formatUs } from './stats.js'
 
@@ -139,6 +140,10 @@ rpc.then(async (code) => {
   if (!suites.includes('routing')) return code
   if (suites.includes('rpc')) console.log('\n')
   return Math.max(code, await runRoutingSuite())
+}).then(async (code) => {
+  if (!suites.includes('fastpath')) return code
+  console.log('\n')
+  return Math.max(code, await runSuiteProcess('fastpath.js'))
 }).then((code) => {
   process.exitCode = code
   // libp2p/QUIC may hold native handles until GC (notes P22); do not let them keep the process up.

@@ -10,6 +10,8 @@ export class ServerProcess {
   readonly nodeId: string
   readonly addresses: string[]
   readonly pid: number
+  /** Port of the server's `dgram` echo socket on 127.0.0.1. */
+  readonly dgramPort: number | undefined
   readonly #child: ChildProcess
   readonly #waiting = new Map<number, { resolve: (u: Usage) => void, reject: (e: Error) => void }>()
   #nextId = 0
@@ -23,6 +25,7 @@ export class ServerProcess {
     this.nodeId = ready.nodeId
     this.addresses = ready.addresses
     this.pid = ready.pid
+    this.dgramPort = ready.dgramPort
     child.on('message', (message: unknown) => {
       if (!isToClient(message) || message.type !== 'usage') return
       const waiter = this.#waiting.get(message.id)

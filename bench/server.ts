@@ -4,6 +4,7 @@
  * own CPU time and RSS when asked. It exits when its parent disconnects, so it never outlives the
  * run; the parent stops it with child.kill() (SIGTERM).
  */
+import { createSocket } from 'node:dgram'
 import { createMesh, type Mesh } from '../src/index.js'
 import { handleEcho } from './echo-protocol.js'
 import { isToServer, type ToClient } from './ipc.js'
@@ -17,6 +18,10 @@ async function main (): Promise<void> {
   const mesh: Mesh = await createMesh({ listen: ['/ip4/127.0.0.1/udp/0/quic-v1'] })
   mesh.actor('bench', { echo: (x: unknown) => x }, { concurrency: 64, mailbox: 4096 })
   await handleEcho(mesh.libp2p)
+  // the fast-path benchmark's floor: Node dgram ping-pong against this process
+  const dgram = createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 })
+  dgram.on('message', (msg, from) => { dgram.send(msg, from.port, from.address) })
+  await new Promise<void>(resolve => dgram.bind(0, '127.0.0.1', resolve))
 
   let stopping = false
   const stop = (code: number): void => {
@@ -24,6 +29,7 @@ async function main (): Promise<void> {
     stopping = true
     // Bounded: a stuck stop must not keep the process alive.
     setTimeout(() => process.exit(code), 2_000).unref()
+    dgram.close()
     mesh.stop().finally(() => process.exit(code))
   }
   process.on('SIGTERM', () => { stop(0) })
@@ -34,7 +40,7 @@ async function main (): Promise<void> {
     const memory = process.memoryUsage()
     send({ type: 'usage', id: message.id, cpu: process.cpuUsage(), rss: memory.rss, heapUsed: memory.heapUsed, mesh: mesh.stats() })
   })
-  send({ type: 'ready', nodeId: mesh.nodeId, addresses: mesh.addresses, pid: process.pid })
+  send({ type: 'ready', nodeId: mesh.nodeId, addresses: mesh.addresses, pid: process.pid, dgramPort: dgram.address().port })
 }
 
 main().catch((err: unknown) => {

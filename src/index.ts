@@ -25,7 +25,7 @@ export async function createMesh (init?: MeshInit): Promise<Mesh> {
 
 export { Mesh }
 export type { CallOptions, CallTrace, MeshStats, RouteEntry } from './mesh.js'
-export type { MeshInit, QuicInit } from './options.js'
+export type { MeshInit, QuicInit, ShmInit, UdpInit } from './options.js'
 export type { ActorOptions, Handler, Handlers } from './actors/actor.js'
 export type { Context } from './actors/context.js'
 export type { ActorStats } from './actors/gateway.js'
@@ -36,6 +36,6 @@ export { createKeyFile, loadPrivateKey } from './identity.js'
 export {
   AbortedError, BadRequestError, ClosedError, ConnectionLostError, ErrorCode, ForbiddenError,
   HopLimitError, InvalidOptionsError, LoopError, MeshError, NoSuchMethodError, OverloadedError,
-  RemoteError, TimeoutError, TooLargeError, UnreachableError
+  RemoteError, RingCorruptError, TimeoutError, TooLargeError, UnreachableError
 } from './errors.js'
-export type { MeshErrorOptions } from './errors.js'
+export type { MeshErrorOptions, RingField } from './errors.js'

@@ -16,12 +16,14 @@ import { RouteTable } from './routing/route-table.js'
 import { Resolver } from './routing/resolver.js'
 import { Router } from './routing/router.js'
 import { NeighbourManager } from './routing/neighbours.js'
-import type { TransportName } from './transport/interfaces.js'
+import type { PeerLink, TransportName } from './transport/interfaces.js'
 import { ErrorBody, errorFromBody, parseRoutedReply } from './wire/answers.js'
 import { callTimeout, integer, type MeshConfig, type MeshInit, meshConfig, RPC_PROTOCOL } from './options.js'
 import { type Counters, countCode, createCounters } from './stats.js'
 import { createQuicNode, type MeshLibp2p } from './transport/quic/node.js'
 import { StreamPool, type StreamPoolStats } from './transport/quic/stream-pool.js'
+import { FastPaths, type FastPathStats, remoteIp } from './transport/fastpath/fast-paths.js'
+import { FASTPATH_ACTOR } from './transport/fastpath/hello.js'
 import { Deadlines } from './util/deadlines.js'
 import { HEADER_SIZE } from './wire/frame.js'
 import { methodBytes } from './wire/frame-writer.js'
@@ -68,6 +70,8 @@ export interface MeshStats {
   connections: number
   counters: Counters
   pools: StreamPoolStats[]
+  /** The native fast paths: UDP socket, links per peer (shm/udp), or why there are none. */
+  fastPath: FastPathStats
   actors: ActorStats[]
   routes: RouteEntry[]
 }
@@ -106,6 +110,7 @@ export class Mesh {
   readonly #resolver: Resolver
   readonly #directTried = new Map<string, number>()
   readonly #neighbours: NeighbourManager
+  readonly #fastPaths: FastPaths
   #stopping: Promise<void> | undefined
 
   /** Use {@link createMesh}. */
@@ -120,7 +125,7 @@ export class Mesh {
       counters: this.#counters,
       deadlines: this.#deadlines,
       onSettle: this.#onSettle,
-      directLink: async (nodeId) => this.#directLink(nodeId)
+      directLink: async (nodeId) => this.#select(await this.#directLink(nodeId))
     })
     this.#gateway = new Gateway({
       nodeId: this.nodeId,
@@ -169,6 +174,21 @@ export class Mesh {
         await Promise.allSettled([this.#join(), ...known.map(async p => this.#libp2p.dial(p.id, { signal: this.#dialSignal() }))])
       }
     })
+    this.#fastPaths = new FastPaths({
+      nodeId: this.nodeId,
+      udp: config.udp,
+      shm: config.shm,
+      listen: config.listen,
+      deadAfter: config.quic.maxIdleTimeout,
+      keepAlive: config.quic.keepAliveInterval,
+      maxFrameSize: config.maxFrameSize,
+      maxQueued: config.maxQueuedPerPeer,
+      counters: this.#counters,
+      handler: this.#gateway,
+      remoteAddress: (nodeId) => remoteIp(this.#libp2p, nodeId),
+      quicLink: (nodeId) => this.#link(nodeId)
+    })
+    this.#gateway.register(FASTPATH_ACTOR, this.#fastPaths.handlers, { concurrency: 16, mailbox: 256 }, true)
     this.#gateway.register('_mesh', {
       findRoute: async (request: FindRouteRequest, ctx: Context) => this.#discovery.find(checkFindRoute(request), performance.now() + (ctx.deadline - Date.now()))
     }, { concurrency: 64, mailbox: 1024 }, true)
@@ -243,7 +263,10 @@ export class Mesh {
    */
   async traceCall (nodeId: string, method: string, args?: unknown, options?: CallOptions): Promise<CallTrace> {
     const trace: CallTrace = { value: undefined, path: [], transports: [] }
-    trace.value = await this.#dispatch(nodeId, method, args, options, false, trace).promise
+    const call = this.#dispatch(nodeId, method, args, options, false, trace)
+    trace.value = await call.promise
+    // a direct call: the link that wrote it knows how it went (a fast path, or QUIC behind one)
+    if (trace.path.length === 2 && call.transport !== undefined) trace.transports = [call.transport]
     return trace
   }
 
@@ -265,6 +288,7 @@ export class Mesh {
       connections: this.#libp2p.getConnections().length,
       counters: structuredClone(this.#counters),
       pools: [...this.#pools.values()].map(pool => pool.stats()),
+      fastPath: this.#fastPaths.stats(),
       actors: this.#gateway.stats(),
       routes: this.routes()
     }
@@ -302,6 +326,7 @@ export class Mesh {
     }, { maxInboundStreams: MAX_RPC_STREAMS, maxOutboundStreams: MAX_RPC_STREAMS })
     await this.#join()
     this.#neighbours.start()
+    this.#fastPaths.start()
   }
 
   /** Dials the bootstrap nodes and waits (bounded) until the DHT routing table holds one. */
@@ -372,7 +397,7 @@ export class Mesh {
     }
     if (pool !== undefined && pool.streams > 0) {
       traced(trace, [this.nodeId, nodeId], [pool.transport])
-      pool.submit(call)
+      this.#select(pool).submit(call)
     } else {
       void this.#resolveAndSend(call, trace)
     }
@@ -393,7 +418,7 @@ export class Mesh {
       if (path.length === 2) {
         const pool = this.#link(call.node)
         traced(trace, path, [pool.transport])
-        pool.submit(call)
+        this.#select(pool).submit(call)
         return
       }
       const retry = await this.#sendRouted(call, path, trace)
@@ -416,7 +441,7 @@ export class Mesh {
     inner.frameSize = call.frameSize + 2 + route.byteLength
     call.target = { cancel: (_call, reason) => { inner.abandon(reason) } }
     this.#counters.routedSent++
-    this.#link(path[1]).submit(inner)
+    this.#select(this.#link(path[1])).submit(inner)
     try {
       const { transports, value } = parseRoutedReply(await inner.promise as Uint8Array)
       traced(trace, path, transports)
@@ -529,6 +554,11 @@ export class Mesh {
     if (err !== undefined) countCode(this.#counters.callErrors, (err as MeshError).code ?? 'UNKNOWN')
   }
 
+  /** The link a call to `pool.remote` takes: a fast path (shm, udp) when one is up, else the QUIC pool. */
+  #select (pool: StreamPool): PeerLink {
+    return this.#fastPaths.select(pool.remote, pool)
+  }
+
   /** The stream pool to a node, created on first use. */
   #link (nodeId: string): StreamPool {
     return this.#pools.get(nodeId) ?? this.#createPool(nodeId, checkNodeId(nodeId))
@@ -590,6 +620,7 @@ export class Mesh {
     const reason = new ClosedError(`node ${this.nodeId} stopped`)
     this.#shutdown.abort(reason)
     this.#neighbours.stop()
+    this.#fastPaths.stop(reason)
     for (const pool of this.#pools.values()) pool.close(reason)
     this.#pools.clear()
     for (const call of this.#deadlines.drain()) call.abandon(reason)

@@ -41,7 +41,8 @@ export interface UdpInit {
   maxDatagramSize?: number
   /**
    * µs to keep polling the socket on every event-loop turn after the last datagram before sleeping
-   * in the event loop: lower latency for a busy core. 0 never polls. Default 200; up to 1,000,000.
+   * in the event loop: lower latency when both ends have a core to spare, much worse when they do
+   * not (docs/transports.md). Default 0: never poll. Up to 1,000,000.
    */
   busyPollUs?: number
 }
@@ -52,7 +53,11 @@ export interface ShmInit {
   enabled?: boolean
   /** Data bytes of each ring (one per direction), a power of two from 64 KiB to 256 MiB. Default 4 MiB. */
   ringSize?: number
-  /** µs the reader keeps polling after the last record before sleeping on its doorbell. Default 200; up to 1,000,000. */
+  /**
+   * µs the reader keeps polling after the last record before sleeping on its doorbell: lower
+   * latency when both ends have a core to spare, much worse when they do not (docs/transports.md).
+   * Default 0: sleep as soon as the ring is empty. Up to 1,000,000.
+   */
   idleSpinUs?: number
 }
 
@@ -156,7 +161,7 @@ function udpConfig (init: UdpInit | boolean | undefined): MeshConfig['udp'] {
     host: udp.host,
     port: integer(udp.port, 'options.transports.udp.port', 0, 0, 65_535),
     maxDatagramSize: integer(udp.maxDatagramSize, 'options.transports.udp.maxDatagramSize', 1452, 576, 65_507),
-    busyPollUs: integer(udp.busyPollUs, 'options.transports.udp.busyPollUs', 200, 0, 1_000_000)
+    busyPollUs: integer(udp.busyPollUs, 'options.transports.udp.busyPollUs', 0, 0, 1_000_000)
   }
 }
 
@@ -167,7 +172,7 @@ function shmConfig (init: ShmInit | boolean | undefined): MeshConfig['shm'] {
   return {
     enabled: shm.enabled ?? true,
     ringSize,
-    idleSpinUs: integer(shm.idleSpinUs, 'options.transports.shm.idleSpinUs', 200, 0, 1_000_000)
+    idleSpinUs: integer(shm.idleSpinUs, 'options.transports.shm.idleSpinUs', 0, 0, 1_000_000)
   }
 }
 

@@ -7,7 +7,7 @@ import { FrameDecoder, MalformedFrameError, parseFrame } from '../../wire/frame-
 import { FrameWriter, methodBytes } from '../../wire/frame-writer.js'
 import { decodePayload, encodePayload } from '../../wire/payload.js'
 import { ErrorBody, errorFromBody, prependHop, routedReply } from '../../wire/answers.js'
-import type { FrameStream, InboundHandler, InboundRequest } from '../interfaces.js'
+import type { FrameStream, InboundHandler, InboundRequest, TransportName } from '../interfaces.js'
 
 export interface ChannelInit {
   stream: FrameStream
@@ -18,6 +18,8 @@ export interface ChannelInit {
   maxFrameSize: number
   handler: InboundHandler
   counters: Counters
+  /** What carries the stream (reported in route traces and to handlers); default `quic`. */
+  transport?: TransportName
   /** Window space was freed: the owner may send more. */
   onReady: (channel: Channel) => void
   /** The channel died; `unsent` were handed to it but never written and may go elsewhere. */
@@ -39,6 +41,7 @@ export interface ChannelInit {
  */
 export class Channel implements CallTarget {
   readonly remote: string
+  readonly transport: TransportName
   readonly #init: ChannelInit
   readonly #stream: FrameStream
   readonly #writer: FrameWriter
@@ -61,6 +64,7 @@ export class Channel implements CallTarget {
   constructor (init: ChannelInit) {
     this.#init = init
     this.remote = init.remote
+    this.transport = init.transport ?? 'quic'
     this.#stream = init.stream
     this.#writer = new FrameWriter(init.maxFrameSize)
     this.#decoder = new FrameDecoder(init.maxFrameSize)
@@ -93,6 +97,7 @@ export class Channel implements CallTarget {
   /** Writes a call or cast (the caller checked `canSend`). */
   send (call: PendingCall): void {
     const method = methodBytes(call.method)
+    call.transport = this.transport
     let size: number
     try {
       if (call.oneWay) {
@@ -111,6 +116,7 @@ export class Channel implements CallTarget {
       return
     }
     call.frameSize = size
+    countCode(this.#init.counters.sentByTransport, this.transport)
     this.#outFrames++
     this.#outBytes += size
     this.#unflushed.push(call)
@@ -275,6 +281,7 @@ export class Channel implements CallTarget {
       return
     }
     const entry = new InboundEntry(this, frame, oneWay)
+    countCode(counters.receivedByTransport, this.transport)
     if (!oneWay) this.#inbound.set(frame.id, entry)
     this.#inFrames++
     this.#inBytes += frame.size
@@ -330,8 +337,8 @@ export class Channel implements CallTarget {
       try {
         const routed = entry.route.byteLength > 0
         const body = raw
-          ? prependHop('quic', value as Uint8Array)
-          : routed ? routedReply('quic', encodePayload(value)) : encodePayload(value)
+          ? prependHop(this.transport, value as Uint8Array)
+          : routed ? routedReply(this.transport, encodePayload(value)) : encodePayload(value)
         this.#writer.reply(entry.id, body)
         this.#scheduleFlush()
         return
@@ -399,7 +406,7 @@ class InboundEntry implements InboundRequest {
   readonly route: Uint8Array
   readonly timeout: number
   readonly oneWay: boolean
-  readonly transport = 'quic' as const
+  readonly transport: TransportName
   onCancel: ((reason: MeshError) => void) | undefined
   #done = false
 
@@ -413,6 +420,7 @@ class InboundEntry implements InboundRequest {
     this.route = frame.route
     this.timeout = frame.timeout
     this.oneWay = oneWay
+    this.transport = channel.transport
   }
 
   replyRaw (body: Uint8Array): void {
