@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest'
+import { PendingCall } from '../../src/actors/pending-call.js'
+import { createCounters } from '../../src/stats.js'
+import type { InboundRequest } from '../../src/transport/interfaces.js'
+import { StreamPool } from '../../src/transport/quic/stream-pool.js'
+import { encodePayload } from '../../src/wire/payload.js'
+import { memoryPair } from './memory-stream.js'
+
+/** One end of a link: a pool whose handler holds every request until the test answers it. */
+function end (local: string, remote: string): { pool: StreamPool, requests: AsyncIterator<InboundRequest>, sentBack: PendingCall[], peerDrained: Promise<void> } {
+  const queue: InboundRequest[] = []
+  let wake: (() => void) | undefined
+  const sentBack: PendingCall[] = []
+  const peerDrained = Promise.withResolvers<void>()
+  const pool = new StreamPool({
+    remote,
+    maxStreams: 1,
+    maxQueued: 100,
+    openStream: async () => { throw new Error('this test opens no streams') },
+    channel: { local, maxFrameSize: 1 << 20, counters: createCounters(), handler: { onRequest: (req) => { queue.push(req); wake?.() } } },
+    onIdle: () => {},
+    onUnreachable: (calls) => { sentBack.push(...calls) },
+    drainTimeout: 60_000,
+    onPeerDrain: () => { peerDrained.resolve() }
+  })
+  const requests: AsyncIterator<InboundRequest> = {
+    next: async () => {
+      while (queue.length === 0) await new Promise<void>(resolve => { wake = resolve })
+      return { value: queue.shift() as InboundRequest, done: false }
+    }
+  }
+  return { pool, requests, sentBack, peerDrained: peerDrained.promise }
+}
+
+function call (node: string, method: string, args: unknown): PendingCall {
+  const c = new PendingCall(node, method, encodePayload(args), performance.now() + 60_000, false)
+  c.frameSize = 64
+  return c
+}
+
+describe('graceful close of a link (GOAWAY)', () => {
+  it('finishes the calls in flight both ways, hands new calls back to their owner, then reports drained', async () => {
+    const [sa, sb] = memoryPair()
+    const a = end('A', 'B')
+    const b = end('B', 'A')
+    a.pool.addStream(sa)
+    b.pool.addStream(sb)
+
+    const fromA = call('B', 'svc.slow', 1)
+    const fromB = call('A', 'svc.slow', 2)
+    a.pool.submit(fromA)
+    b.pool.submit(fromB)
+    const atB = (await b.requests.next()).value as InboundRequest
+    const atA = (await a.requests.next()).value as InboundRequest
+
+    let drained = false
+    const draining = a.pool.drain().then(() => { drained = true })
+    await b.peerDrained
+    expect(a.pool.draining && b.pool.draining).toBe(true)
+
+    // nothing new goes on a draining link, on either side: the owner routes it another way
+    const lateA = call('B', 'svc.slow', 3)
+    const lateB = call('A', 'svc.slow', 4)
+    a.pool.submit(lateA)
+    b.pool.submit(lateB)
+    expect(a.sentBack).toEqual([lateA])
+    expect(b.sentBack).toEqual([lateB])
+
+    atB.reply('b-done')
+    expect(await fromA.promise).toBe('b-done')
+    expect(drained).toBe(false)
+    atA.reply('a-done')
+    expect(await fromB.promise).toBe('a-done')
+    await draining
+    expect(sa.closed || sb.closed).toBe(false)
+  })
+
+  it('answers a peer that started draining with its own GOAWAY, so a link drained from both sides ends once', async () => {
+    const [sa, sb] = memoryPair()
+    const a = end('A', 'B')
+    const b = end('B', 'A')
+    a.pool.addStream(sa)
+    b.pool.addStream(sb)
+    await Promise.all([a.pool.drain(), b.pool.drain()])
+    expect(a.pool.draining && b.pool.draining).toBe(true)
+    expect(a.sentBack).toEqual([])
+  })
+})
