@@ -16,6 +16,8 @@ import { RouteTable } from './routing/route-table.js'
 import { Resolver } from './routing/resolver.js'
 import { Router } from './routing/router.js'
 import { NeighbourManager } from './routing/neighbours.js'
+import { PubSub, PUBSUB_ACTOR, type PublishOptions, type PublishResult } from './pubsub/pubsub.js'
+import type { SubscribeOptions, Subscription } from './pubsub/subscription.js'
 import type { PeerLink, TransportName } from './transport/interfaces.js'
 import { ErrorBody, errorFromBody, parseRoutedReply } from './wire/answers.js'
 import { callTimeout, integer, type MeshConfig, type MeshInit, meshConfig, RPC_PROTOCOL } from './options.js'
@@ -110,6 +112,7 @@ export class Mesh {
   readonly #resolver: Resolver
   readonly #directTried = new Map<string, number>()
   readonly #neighbours: NeighbourManager
+  readonly #pubsub: PubSub
   readonly #fastPaths: FastPaths
   #stopping: Promise<void> | undefined
 
@@ -192,6 +195,18 @@ export class Mesh {
     this.#gateway.register('_mesh', {
       findRoute: async (request: FindRouteRequest, ctx: Context) => this.#discovery.find(checkFindRoute(request), performance.now() + (ctx.deadline - Date.now()))
     }, { concurrency: 64, mailbox: 1024 }, true)
+    this.#pubsub = new PubSub({
+      self: this.nodeId,
+      outboundOnly: config.reachability === 'outbound-only',
+      counters: this.#counters.pubsub,
+      timeout: config.timeout,
+      maxFrameSize: config.maxFrameSize,
+      routing: libp2p.contentRouting,
+      shutdown: this.#shutdown.signal,
+      send: async (nodeId, method, args, oneWay, timeout) => this.#dispatch(nodeId, method, args, { timeout }, oneWay).promise,
+      connected: () => this.#libp2p.getPeers().map(p => p.toString())
+    })
+    this.#gateway.register(PUBSUB_ACTOR, this.#pubsub.handlers, { concurrency: 4096, mailbox: 65_536 }, true)
   }
 
   /** @internal */
@@ -278,6 +293,40 @@ export class Mesh {
   cast (nodeId: string, method: string, args?: unknown, options?: CallOptions): void {
     const call = this.#dispatch(nodeId, method, args, options, true)
     call.promise.catch(() => { this.#counters.castsDropped++ })
+  }
+
+  /**
+   * Subscribes to a topic or pattern (`sensors/temp`, `sensors/*` one level, `sensors/**` any
+   * depth) across the mesh: an async iterable of `{ topic, data, from, seq }`, in publish order per
+   * publisher. Breaking out of the loop, `close()` or `await using` unsubscribes. A full buffer
+   * applies the `overflow` policy; every drop is counted in `sub.dropped` and leaves a `seq` gap.
+   * An invalid pattern throws MESH_ERR_BAD_REQUEST, a bad option MESH_ERR_INVALID_OPTIONS.
+   * See docs/pubsub.md.
+   *
+   * @example
+   * ```ts
+   * await using sub = mesh.subscribe('sensors/*', { buffer: 1024, overflow: 'drop-oldest' })
+   * for await (const { topic, data, from, seq } of sub) console.log(topic, data, from, seq)
+   * ```
+   */
+  subscribe<T = unknown> (pattern: string, options?: SubscribeOptions): Subscription<T> {
+    return this.#pubsub.subscribe(pattern, options) as Subscription<T>
+  }
+
+  /**
+   * Publishes `data` to `topic`: resolves once the message has been handed to the route of every
+   * subscriber node known now (the first publish under a topic's first level waits for discovery).
+   * With `{ ack: true }` it waits for those subscribers' acknowledgements and reports who
+   * acknowledged. See docs/pubsub.md.
+   *
+   * @example
+   * ```ts
+   * await mesh.publish('sensors/kitchen', { c: 21.5 })
+   * const { acked, failed } = await mesh.publish('orders/new', order, { ack: true, timeout: 2_000 })
+   * ```
+   */
+  publish (topic: string, data?: unknown, options?: PublishOptions): Promise<PublishResult> {
+    return this.#pubsub.publish(topic, data, options)
   }
 
   /** A snapshot of this node's counters, pools and actors. */
@@ -620,6 +669,7 @@ export class Mesh {
     const reason = new ClosedError(`node ${this.nodeId} stopped`)
     this.#shutdown.abort(reason)
     this.#neighbours.stop()
+    this.#pubsub.stop()
     this.#fastPaths.stop(reason)
     for (const pool of this.#pools.values()) pool.close(reason)
     this.#pools.clear()

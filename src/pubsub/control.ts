@@ -6,7 +6,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { BadRequestError } from '../errors.js'
 import { MAX_U48 } from './batch.js'
-import type { SubscriptionEntry } from './registry.js'
+import type { Announcement, SubscriptionEntry } from './registry.js'
 import { compilePattern, KEY_ANY, MAX_TOPIC_BYTES } from './topic.js'
 
 /** Most subscriptions one node may announce under one key. */
@@ -16,12 +16,12 @@ export const MAX_NODES_PER_ANSWER = 1_000
 
 /** `_pubsub.subscriptions`: a publisher asks a node for the subscriptions it knows under a key. */
 export interface SubscriptionsRequest { key: string }
-/** The answer: per node, its subscriptions under the key. */
-export interface SubscriptionsAnswer { nodes: Array<[node: string, subs: SubscriptionEntry[]]> }
+/** The answer: per node, its announcement under the key. */
+export interface SubscriptionsAnswer { nodes: Array<[node: string, subs: SubscriptionEntry[], v: number]> }
 /** `_pubsub.update`: a subscriber tells a publisher its subscriptions under a key (all of them; none = unsubscribed). */
-export interface UpdateRequest { key: string, subs: SubscriptionEntry[] }
+export interface UpdateRequest extends Announcement { key: string }
 /** `_pubsub.proxy`: an outbound-only subscriber asks a gateway to answer for it (a lease of `ttl` ms). */
-export interface ProxyRequest { key: string, subs: SubscriptionEntry[], ttl: number }
+export interface ProxyRequest extends Announcement { key: string, ttl: number }
 
 /** Longest proxy lease a gateway grants (ms). */
 export const MAX_PROXY_TTL = 10 * 60_000
@@ -34,7 +34,7 @@ export function checkSubscriptionsRequest (value: unknown): SubscriptionsRequest
 export function checkUpdateRequest (value: unknown): UpdateRequest {
   const r = record(value, 'update request')
   const key = checkKey(r.key)
-  return { key, subs: checkEntries(r.subs, key) }
+  return { key, subs: checkEntries(r.subs, key), v: checkVersion(r.v) }
 }
 
 export function checkProxyRequest (value: unknown): ProxyRequest {
@@ -43,7 +43,7 @@ export function checkProxyRequest (value: unknown): ProxyRequest {
   if (!Number.isInteger(r.ttl) || (r.ttl as number) < 1 || (r.ttl as number) > MAX_PROXY_TTL) {
     throw new BadRequestError(`proxy request: ttl must be an integer from 1 to ${MAX_PROXY_TTL} ms`)
   }
-  return { key, subs: checkEntries(r.subs, key), ttl: r.ttl as number }
+  return { key, subs: checkEntries(r.subs, key), v: checkVersion(r.v), ttl: r.ttl as number }
 }
 
 export function checkSubscriptionsAnswer (value: unknown, key: string): SubscriptionsAnswer {
@@ -53,8 +53,8 @@ export function checkSubscriptionsAnswer (value: unknown, key: string): Subscrip
   }
   const nodes: SubscriptionsAnswer['nodes'] = []
   for (const item of r.nodes as unknown[]) {
-    if (!Array.isArray(item) || item.length !== 2) throw new BadRequestError('subscriptions answer: each node must be [node, subscriptions]')
-    nodes.push([checkNode(item[0]), checkEntries(item[1], key)])
+    if (!Array.isArray(item) || item.length !== 3) throw new BadRequestError('subscriptions answer: each node must be [node, subscriptions, version]')
+    nodes.push([checkNode(item[0]), checkEntries(item[1], key), checkVersion(item[2])])
   }
   return { nodes }
 }
@@ -65,6 +65,11 @@ export function checkKey (key: unknown): string {
     throw new BadRequestError('key must be a topic level or *')
   }
   return key
+}
+
+function checkVersion (v: unknown): number {
+  if (!Number.isSafeInteger(v) || (v as number) < 0) throw new BadRequestError('version must be a non-negative integer')
+  return v as number
 }
 
 function checkNode (node: unknown): string {

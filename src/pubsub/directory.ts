@@ -1,4 +1,4 @@
-import type { SubscriptionEntry } from './registry.js'
+import type { Announcement } from './registry.js'
 import { compilePattern, KEY_ANY, type Pattern, topicKey } from './topic.js'
 
 /** A subscription of another node (or of this one), as a publisher knows it, with its sequence. */
@@ -35,6 +35,8 @@ interface NodeEntry {
    * overtaken by an older one) continues its sequence instead of restarting it.
    */
   readonly retired: Map<number, number>
+  /** discovery key → version of the announcement applied last */
+  readonly versions: Map<string, number>
 }
 
 /**
@@ -55,14 +57,17 @@ export class Directory {
   has (node: string): boolean { return this.#nodes.has(node) }
 
   /**
-   * Replaces `node`'s subscriptions under `key` (entries already checked). A subscription it already
-   * had keeps its sequence; an empty list removes the node from the key.
+   * Applies `node`'s announcement under `key` (already checked) unless an equal or newer one was
+   * applied. A subscription it already had keeps its sequence; an empty list removes the node from
+   * the key. False when the announcement was older than the one applied.
    */
-  set (node: string, key: string, entries: readonly SubscriptionEntry[]): void {
+  set (node: string, key: string, { subs: entries, v }: Announcement): boolean {
     let entry = this.#nodes.get(node)
-    const before = entry?.keys.get(key) ?? []
-    if (entries.length === 0 && before.length === 0) return
-    if (entry === undefined) this.#nodes.set(node, entry = { keys: new Map(), retired: new Map() })
+    if (v < (entry?.versions.get(key) ?? -1)) return false
+    if (entry === undefined) this.#nodes.set(node, entry = { keys: new Map(), retired: new Map(), versions: new Map() })
+    entry.versions.set(key, v)
+    const before = entry.keys.get(key) ?? []
+    if (entries.length === 0 && before.length === 0) return true
     const subs: RemoteSub[] = []
     for (const [id, source] of entries) {
       const known = before.find(s => s.id === id && s.pattern.source === source)
@@ -83,12 +88,13 @@ export class Directory {
     if (subs.length === 0) {
       entry.keys.delete(key)
       this.#unindex(key, node)
-      return
+      return true
     }
     entry.keys.set(key, subs)
     let set = this.#byKey.get(key)
     if (set === undefined) this.#byKey.set(key, set = new Set())
     set.add(node)
+    return true
   }
 
   /** Forgets `node` with its sequences (the publisher starts a new session with it); false when unknown. */

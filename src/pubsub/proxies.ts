@@ -1,10 +1,10 @@
 import { OverloadedError } from '../errors.js'
-import type { SubscriptionEntry } from './registry.js'
+import type { Announcement, SubscriptionEntry } from './registry.js'
 
 /** Most (node, key) leases a gateway holds for outbound-only subscribers. */
 export const MAX_PROXIED = 10_000
 
-interface Lease { subs: SubscriptionEntry[], expires: number }
+interface Lease extends Announcement { expires: number }
 
 /**
  * The subscriptions a gateway answers for on behalf of outbound-only nodes (kad-dht ignores provider
@@ -16,10 +16,12 @@ export class ProxyTable {
   readonly #byKey = new Map<string, Map<string, Lease>>()
   #size = 0
 
-  /** Sets (or with no subscriptions, removes) `node`'s lease under `key`. */
-  set (node: string, key: string, subs: SubscriptionEntry[], expires: number, now: number): void {
+  /** Sets (or with no subscriptions, removes) `node`'s lease under `key`, unless a newer announcement holds it. */
+  set (node: string, key: string, { subs, v }: Announcement, expires: number, now: number): void {
     let leases = this.#byKey.get(key)
-    const had = leases?.has(node) ?? false
+    const held = leases?.get(node)
+    if (held !== undefined && v < held.v) return
+    const had = held !== undefined
     if (subs.length === 0) {
       if (had) this.#delete(key, node)
       return
@@ -30,14 +32,14 @@ export class ProxyTable {
     }
     if (leases === undefined) this.#byKey.set(key, leases = new Map())
     if (!had) this.#size++
-    leases.set(node, { subs, expires })
+    leases.set(node, { subs, v, expires })
   }
 
   /** The live leases under `key`. */
-  entries (key: string, now: number): Array<[string, SubscriptionEntry[]]> {
-    const out: Array<[string, SubscriptionEntry[]]> = []
+  entries (key: string, now: number): Array<[string, SubscriptionEntry[], number]> {
+    const out: Array<[string, SubscriptionEntry[], number]> = []
     for (const [node, lease] of this.#byKey.get(key) ?? []) {
-      if (lease.expires > now) out.push([node, lease.subs])
+      if (lease.expires > now) out.push([node, lease.subs, lease.v])
       else this.#delete(key, node)
     }
     return out

@@ -13,6 +13,13 @@ export const MAX_SEQUENCES = 4096
 /** A subscription as the registry lists it for publishers: id and pattern. */
 export type SubscriptionEntry = [id: number, pattern: string]
 
+/**
+ * A node's subscriptions under one key as it announces them, with a version that grows with every
+ * change (a publisher ignores an announcement older than one it applied: updates can overtake each
+ * other). Versions start at the node's start time in µs, so a restarted node's are newer.
+ */
+export interface Announcement { subs: SubscriptionEntry[], v: number }
+
 export interface RegistryInit {
   counters: PubsubCounters
   /** ms, monotonic. */
@@ -82,6 +89,8 @@ export class Registry {
   readonly #byKey = new Map<string, Set<Local>>()
   /** Streams holding messages behind a gap. */
   readonly #holding = new Set<Stream>()
+  readonly #versions = new Map<string, number>()
+  #clock = Date.now() * 1_000
 
   constructor (init: RegistryInit) {
     this.#init = init
@@ -99,6 +108,7 @@ export class Registry {
     let set = this.#byKey.get(key)
     if (set === undefined) this.#byKey.set(key, set = new Set())
     set.add(local)
+    this.#versions.set(key, ++this.#clock)
   }
 
   /** Removes a subscription; acknowledgements it still held are answered MESH_ERR_CLOSED. */
@@ -110,6 +120,7 @@ export class Registry {
     const set = this.#byKey.get(key)
     set?.delete(local)
     if (set?.size === 0) this.#byKey.delete(key)
+    this.#versions.set(key, ++this.#clock)
     for (const stream of local.streams.values()) {
       this.#holding.delete(stream)
       for (const held of stream.seq.drain()) held.acks?.settle(held.index, ErrorCode.CLOSED)
@@ -120,6 +131,11 @@ export class Registry {
   entries (key: string): SubscriptionEntry[] {
     const set = this.#byKey.get(key)
     return set === undefined ? [] : [...set].map(l => [l.inbox.id, l.inbox.pattern.source])
+  }
+
+  /** The subscriptions under a key with their version, as this node tells publishers. */
+  announcement (key: string): Announcement {
+    return { subs: this.entries(key), v: this.#versions.get(key) ?? this.#clock }
   }
 
   keys (): string[] {
