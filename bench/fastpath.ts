@@ -8,8 +8,8 @@
  * Run: `BENCH_SUITES=fastpath npm run bench`, or after `npm run build`,
  * `node_modules/.bin/node dist/bench/fastpath.js`. Settings (bench/config.ts): BENCH_SECONDS
  * (default 3), BENCH_WARMUP (1), BENCH_PAYLOADS (default here 64,1024), BENCH_INFLIGHT (64),
- * BENCH_MAX_CALLS, BENCH_OUT (default bench/results/fastpath-latest.json). The raw ring and socket
- * layer underneath has its own micro benchmark: bench/native.ts.
+ * BENCH_MAX_CALLS, BENCH_OUT (default bench/results/fastpath-latest.json); BENCH_SPIN_US (below).
+ * The raw ring and socket layer underneath has its own micro benchmark: bench/native.ts.
  */
 import { createSocket, type Socket } from 'node:dgram'
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -37,6 +37,22 @@ const CLIENT_TRANSPORTS: Record<Exclude<Path, 'dgram'>, MeshInit['transports']> 
   quic: { shm: false, udp: false }
 }
 
+/**
+ * BENCH_SPIN_US: µs both processes keep polling a fast path after its last message
+ * (`transports.shm.idleSpinUs`, `transports.udp.busyPollUs`; the server reads it too). Default: the
+ * mesh's default (0, sleep at once).
+ */
+const SPIN_US = process.env.BENCH_SPIN_US === undefined ? undefined : Number(process.env.BENCH_SPIN_US)
+if (SPIN_US !== undefined && !(Number.isInteger(SPIN_US) && SPIN_US >= 0 && SPIN_US <= 1_000_000)) {
+  throw new Error(`BENCH_SPIN_US must be an integer from 0 to 1000000, got '${process.env.BENCH_SPIN_US}'`)
+}
+
+function clientTransports (path: Exclude<Path, 'dgram'>): MeshInit['transports'] {
+  const base = CLIENT_TRANSPORTS[path]
+  if (SPIN_US === undefined || path === 'quic') return base
+  return path === 'shm' ? { ...base, shm: { idleSpinUs: SPIN_US } } : { ...base, udp: { busyPollUs: SPIN_US } }
+}
+
 const TITLES: Record<Path, string> = {
   shm: 'kadmesh call over shared memory (ring pair, doorbell when idle)',
   udp: 'kadmesh call over UDP (native batch socket, AES-GCM, acks and retransmission)',
@@ -49,7 +65,7 @@ interface Target { what: string, target: string, measured: string, met: boolean 
 interface CastRun { casts: number, seconds: number, perSecond: number, cpuUsPerCast: { client: number, server?: number, total: number }, otherCores?: number, error?: string }
 
 async function meshScenario (path: Exclude<Path, 'dgram'>, server: ServerProcess): Promise<Scenario<Path> & { mesh: Mesh }> {
-  const mesh = await createMesh({ listen: LOOPBACK, bootstrap: server.addresses, transports: CLIENT_TRANSPORTS[path] })
+  const mesh = await createMesh({ listen: LOOPBACK, bootstrap: server.addresses, transports: clientTransports(path) })
   // The handshake runs in the background after the first call: call until the route trace shows the path.
   let last = ''
   for (let i = 0; i < 5_000 && last !== path; i++) {
@@ -176,7 +192,8 @@ async function main (): Promise<number> {
   if ((process.env.BENCH_OUT ?? '').trim() === '') config.out = DEFAULT_OUT
   const loadBefore = os.loadavg().map(n => n.toFixed(2)).join(' ')
   console.log(`kadmesh fast-path benchmark: node ${process.version}, ${os.cpus().length} CPUs, load ${loadBefore}`)
-  console.log(`  ${config.seconds} s per measurement, ${config.warmup} s warm-up, payloads ${config.payloads.map(formatBytes).join(', ')}, ${config.inflight} in flight for calls/s\n`)
+  console.log(`  ${config.seconds} s per measurement, ${config.warmup} s warm-up, payloads ${config.payloads.map(formatBytes).join(', ')}, ${config.inflight} in flight for calls/s, ` +
+    `fast-path polling ${SPIN_US === undefined ? 'as configured by default (0 µs)' : `${SPIN_US} µs`}\n`)
   const server = await ServerProcess.start()
   const rows: Array<Measurement<Path>> = []
   let casts: CastRun | undefined
@@ -219,7 +236,7 @@ async function main (): Promise<number> {
   const loadAfter = os.loadavg().map(n => n.toFixed(2)).join(' ')
   console.log(`\nload average before ${loadBefore}, after ${loadAfter} (other work on the machine skews the numbers)`)
   await mkdir(dirname(config.out), { recursive: true })
-  await writeFile(config.out, JSON.stringify({ benchmark: 'fastpath', finishedAt: new Date().toISOString(), environment: { node: process.version, cpus: os.cpus().length, loadavgBefore: loadBefore, loadavgAfter: loadAfter }, config, measurements: rows, casts, targets: checks }, null, 2) + '\n')
+  await writeFile(config.out, JSON.stringify({ benchmark: 'fastpath', finishedAt: new Date().toISOString(), environment: { node: process.version, cpus: os.cpus().length, loadavgBefore: loadBefore, loadavgAfter: loadAfter }, config, spinUs: SPIN_US, measurements: rows, casts, targets: checks }, null, 2) + '\n')
   console.log(`\nwrote ${config.out}`)
   return rows.some(m => m.error !== undefined) || casts?.error !== undefined ? 1 : 0
 }

@@ -15,7 +15,12 @@ function send (message: ToClient): void {
 
 async function main (): Promise<void> {
   if (process.send === undefined) throw new Error('bench/server.js must be started by bench/run.js (it needs an IPC channel)')
-  const mesh: Mesh = await createMesh({ listen: ['/ip4/127.0.0.1/udp/0/quic-v1'] })
+  // BENCH_SPIN_US: fast-path polling budget (bench/fastpath.ts); unset: the mesh's defaults
+  const spin = process.env.BENCH_SPIN_US === undefined ? undefined : Number(process.env.BENCH_SPIN_US)
+  const mesh: Mesh = await createMesh({
+    listen: ['/ip4/127.0.0.1/udp/0/quic-v1'],
+    ...(spin === undefined ? {} : { transports: { shm: { idleSpinUs: spin }, udp: { busyPollUs: spin } } })
+  })
   mesh.actor('bench', { echo: (x: unknown) => x }, { concurrency: 64, mailbox: 4096 })
   await handleEcho(mesh.libp2p)
   // the fast-path benchmark's floor: Node dgram ping-pong against this process
