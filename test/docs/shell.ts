@@ -1,8 +1,12 @@
 /**
  * Enough of POSIX shell word splitting to check the command lines in the docs: quotes, backslash
  * escapes and line continuations, comments, and `|`, `||`, `&&`, `;`, `&` between commands.
- * Leading `NAME=value` assignments are dropped. No expansion: `$NODE` stays a word.
+ * Leading `NAME=value` assignments and redirections are dropped. No expansion: `$NODE` stays a
+ * word. A quoted word that looks like a redirection (`'>'`) would be dropped too: rare enough.
  */
+const REDIRECT = /^\d*(>>?|<)/
+const BARE_REDIRECT = /^\d*(>>?|<)$/
+
 export function shellCommands (script: string): string[][] {
   const commands: string[][] = []
   let words: string[] = []
@@ -14,7 +18,9 @@ export function shellCommands (script: string): string[][] {
   const endCommand = (): void => {
     endWord()
     while (words.length > 0 && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[0])) words.shift()
-    if (words.length > 0) commands.push(words)
+    // redirections are the shell's, not the command's: `> file`, `2>/dev/null`, `2>&1`
+    const args = words.filter((w, i) => !REDIRECT.test(w) && !(i > 0 && BARE_REDIRECT.test(words[i - 1])))
+    if (args.length > 0) commands.push(args)
     words = []
   }
   for (let i = 0; i < script.length; i++) {
