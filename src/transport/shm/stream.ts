@@ -76,7 +76,6 @@ export class ShmStream extends FrameStreamBase {
   get path (): string { return this.#pair.paths.region }
   /** True once the peer's first record proved it is the node the handshake was with. */
   get proven (): boolean { return this.#proven && !this.#closed }
-  get closed (): boolean { return this.#closed }
 
   stats (): ShmRingPairStats {
     return this.#pair.stats()

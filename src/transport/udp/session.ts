@@ -99,6 +99,7 @@ export class UdpSession extends FrameStreamBase {
   #peerKey: KeyObject | undefined
   #state: 'pending' | 'open' | 'closed' = 'pending'
   #heard = false
+  #usableWaiters: PromiseWithResolvers<void> | undefined
   #lastHeard = 0
   /** Says whether calls wait on this session (then a silent peer is probed and, if gone, noticed). */
   #interested: () => boolean = () => false
@@ -133,8 +134,6 @@ export class UdpSession extends FrameStreamBase {
     this.#keyObject = createSecretKey(this.key)
   }
 
-  get state (): 'pending' | 'open' | 'closed' { return this.#state }
-
   /** Resolves once the session is `usable`; rejects if it closes first. */
   async whenUsable (): Promise<void> {
     if (this.usable) return
@@ -143,10 +142,8 @@ export class UdpSession extends FrameStreamBase {
     return this.#usableWaiters.promise
   }
 
-  #usableWaiters: PromiseWithResolvers<void> | undefined
   /** True once an authentic datagram from the peer arrived: the path works both ways. */
   get usable (): boolean { return this.#state === 'open' && this.#heard }
-  get peer (): UdpPeer | undefined { return this.#peer }
 
   /** Whether calls wait on this session; probed while they do. */
   set interested (fn: () => boolean) { this.#interested = fn }
