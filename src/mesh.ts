@@ -1,6 +1,6 @@
 import type { PeerId, Stream } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import type { ActorOptions, Handlers } from './actors/actor.js'
 import type { Context } from './actors/context.js'
@@ -8,8 +8,8 @@ import { type ActorStats, Gateway } from './actors/gateway.js'
 import { PendingCall } from './actors/pending-call.js'
 import { AbortedError, BadRequestError, ClosedError, ConnectionLostError, ErrorCode, InvalidOptionsError, type MeshError, TooLargeError, UnreachableError } from './errors.js'
 import { loadPrivateKey } from './identity.js'
-import type { PrivateKey } from '@libp2p/interface'
 import { FIND_ROUTE_METHOD, type FindRouteRequest, type FindRouteResult, RouteDiscovery } from './routing/discovery.js'
+import { decodeGatewayRecord, encodeGatewayRecord, GatewayAdvertiser, gatewayRecordDht, gatewayRecordKey } from './routing/gateway-record.js'
 import { OriginAuth } from './routing/origin-auth.js'
 import { DEFAULT_HOP_BUDGET, encodeRouteHeader, MAX_HOP_BUDGET } from './routing/route-header.js'
 import { RouteTable } from './routing/route-table.js'
@@ -90,6 +90,12 @@ const NEIGHBOUR_INTERVAL = 1_000
 const DRAIN_TIMEOUT = 30_000
 /** A connection younger than this (ms) is not trimmed: its peer may not have found others yet. */
 const YOUNG_CONNECTION = 10_000
+/** An outbound-only node publishes a changed gateway record at most this often (ms)… */
+const ADVERTISE_MIN_INTERVAL = 2_000
+/** …and republishes it this often regardless (ms); records expire after GATEWAY_RECORD_MAX_AGE. */
+const ADVERTISE_REFRESH = 10 * 60_000
+/** Longest wait for a destination's gateway record (ms). */
+const GATEWAY_LOOKUP_TIMEOUT = 2_000
 /** Longest wait for the routing table when joining (ms). */
 const JOIN_WAIT = 3_000
 
@@ -112,16 +118,18 @@ export class Mesh {
   readonly #resolver: Resolver
   readonly #directTried = new Map<string, number>()
   readonly #neighbours: NeighbourManager
+  readonly #advertiser = new GatewayAdvertiser(ADVERTISE_MIN_INTERVAL, ADVERTISE_REFRESH)
+  #advertising = false
   readonly #pubsub: PubSub
   readonly #fastPaths: FastPaths
   #stopping: Promise<void> | undefined
 
   /** Use {@link createMesh}. */
-  private constructor (libp2p: MeshLibp2p, config: MeshConfig, privateKey: PrivateKey) {
+  private constructor (libp2p: MeshLibp2p, config: MeshConfig, auth: OriginAuth) {
     this.#libp2p = libp2p
     this.#config = config
     this.nodeId = libp2p.peerId.toString()
-    this.#auth = new OriginAuth(this.nodeId, privateKey)
+    this.#auth = auth
     const router = new Router({
       self: this.nodeId,
       auth: this.#auth,
@@ -149,6 +157,7 @@ export class Mesh {
       discovery: this.#discovery,
       counters: this.#counters,
       connectDirect: async (nodeId) => { await this.#directLink(nodeId) },
+      gateways: async (nodeId, deadline) => this.#lookupGateways(nodeId, deadline),
       negativeTtl: NEGATIVE_TTL
     })
     this.#neighbours = new NeighbourManager({
@@ -213,8 +222,9 @@ export class Mesh {
   static async create (init: MeshInit = {}): Promise<Mesh> {
     const config = meshConfig(init)
     const privateKey = await loadPrivateKey(config.privateKey)
-    const libp2p = await createQuicNode(config, privateKey)
-    const mesh = new Mesh(libp2p, config, privateKey)
+    const auth = new OriginAuth(peerIdFromPrivateKey(privateKey).toString(), privateKey)
+    const libp2p = await createQuicNode(config, privateKey, gatewayRecordDht(auth))
+    const mesh = new Mesh(libp2p, config, auth)
     try {
       await mesh.#start()
     } catch (err) {
@@ -376,6 +386,46 @@ export class Mesh {
     await this.#join()
     this.#neighbours.start()
     this.#fastPaths.start()
+    if (this.#config.reachability === 'outbound-only') {
+      const timer = setInterval(() => { void this.#advertise() }, ADVERTISE_MIN_INTERVAL)
+      timer.unref()
+      this.#shutdown.signal.addEventListener('abort', () => { clearInterval(timer) })
+      await this.#advertise()
+    }
+  }
+
+  /**
+   * An outbound-only node names its gateways in the DHT (gateway-record.ts): its oldest open
+   * connections, since those are the steadiest. Callers that cannot dial it send through them.
+   */
+  async #advertise (): Promise<void> {
+    if (this.#advertising) return
+    const gateways = this.#libp2p.getConnections()
+      .filter(c => c.status === 'open' && this.#isConnected(c.remotePeer.toString()))
+      .sort((a, b) => a.timeline.open - b.timeline.open)
+      .map(c => c.remotePeer.toString())
+    const due = this.#advertiser.due([...new Set(gateways)], Date.now())
+    if (due === undefined) return
+    this.#advertising = true
+    try {
+      const value = await encodeGatewayRecord({ nodeId: this.nodeId, gateways: due, at: Date.now() }, this.#auth)
+      await this.#libp2p.contentRouting.put(gatewayRecordKey(this.nodeId), value, { signal: AbortSignal.any([AbortSignal.timeout(10_000), this.#shutdown.signal]) })
+      this.#counters.gatewayRecordsPublished++
+    } catch (err) {
+      this.#advertiser.failed()
+      log('publishing the gateway record failed: %s', (err as Error).message)
+    } finally {
+      this.#advertising = false
+    }
+  }
+
+  /** The gateways `nodeId` advertises (rejects when it has no valid record). */
+  async #lookupGateways (nodeId: string, deadline: number): Promise<string[]> {
+    this.#counters.dhtLookups++
+    const key = gatewayRecordKey(nodeId)
+    const timeout = Math.max(1, Math.min(GATEWAY_LOOKUP_TIMEOUT, deadline - performance.now()))
+    const value = await this.#libp2p.contentRouting.get(key, { signal: AbortSignal.any([AbortSignal.timeout(timeout), this.#shutdown.signal]) })
+    return (await decodeGatewayRecord(key, value, this.#auth)).gateways
   }
 
   /** Dials the bootstrap nodes and waits (bounded) until the DHT routing table holds one. */

@@ -39,6 +39,10 @@ export interface Counters {
   dhtLookups: number
   /** Route discoveries this node started as origin. */
   discoveries: number
+  /** Gateway records this (outbound-only) node published in the DHT. */
+  gatewayRecordsPublished: number
+  /** Destinations reached through a gateway named in their DHT record (no discovery needed). */
+  gatewayRoutes: number
   /** Calls and casts this node wrote, by the transport of their first hop (`quic`, `udp`, `shm`). */
   sentByTransport: Record<string, number>
   /** Calls and casts that arrived from other nodes, by transport. */
@@ -79,6 +83,8 @@ export function createCounters (): Counters {
     resolutions: 0,
     dhtLookups: 0,
     discoveries: 0,
+    gatewayRecordsPublished: 0,
+    gatewayRoutes: 0,
     sentByTransport: {},
     receivedByTransport: {},
     fastPathDropped: {},

@@ -48,23 +48,35 @@ export class OriginAuth {
   async sign (destination: string, method: string, payload: Uint8Array): Promise<SignedOrigin> {
     const timestamp = Date.now()
     const nonce = randomBytes(8)
-    const data = signedBytes(this.#nodeId, destination, timestamp, nonce, method, payload)
-    const signature = this.#signingKey !== undefined ? sign(null, data, this.#signingKey) : await this.#key.sign(data)
+    const signature = await this.signBytes(signedBytes(this.#nodeId, destination, timestamp, nonce, method, payload))
     return { timestamp, nonce, signature }
+  }
+
+  /** Signs `data` with this node's key. */
+  async signBytes (data: Uint8Array): Promise<Uint8Array> {
+    return this.#signingKey !== undefined ? sign(null, data, this.#signingKey) : this.#key.sign(data)
+  }
+
+  /** Whether `signature` is node `nodeId`'s signature over `data` (false for anything malformed). */
+  async verifies (nodeId: string, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
+    try {
+      const key = this.#publicKey(nodeId)
+      if (key !== undefined) return verify(null, data, key, signature)
+      return await (peerIdFromString(nodeId).publicKey?.verify(data, signature) ?? false)
+    } catch {
+      return false
+    }
   }
 
   /** Throws ForbiddenError unless the header's origin really sent this call, once. */
   async verify (header: RouteHeader, method: string, payload: Uint8Array): Promise<void> {
     const origin = header.path[0]
     const destination = header.path[header.path.length - 1]
-    let valid = false
+    let data: Uint8Array | undefined
     try {
-      const data = signedBytes(origin, destination, header.timestamp, header.nonce, method, payload)
-      const key = this.#publicKey(origin)
-      if (key !== undefined) valid = verify(null, data, key, header.signature)
-      else valid = await (peerIdFromString(origin).publicKey?.verify(data, header.signature) ?? false)
+      data = signedBytes(origin, destination, header.timestamp, header.nonce, method, payload)
     } catch {}
-    if (!valid) throw new ForbiddenError(`the signature of origin ${origin} does not verify`)
+    if (data === undefined || !await this.verifies(origin, data, header.signature)) throw new ForbiddenError(`the signature of origin ${origin} does not verify`)
     const now = Date.now()
     if (Math.abs(now - header.timestamp) > MAX_CLOCK_SKEW_MS) {
       throw new ForbiddenError(`the call from ${origin} is timestamped ${Math.round((header.timestamp - now) / 1000)} s from this node's clock`)

@@ -10,13 +10,16 @@ export interface ResolverInit {
   counters: Counters
   /** Opens a direct link to the node (an open connection, its known addresses, or a DHT lookup). */
   connectDirect: (nodeId: string) => Promise<void>
+  /** The gateways an outbound-only node advertises in the DHT (none when it has no record). */
+  gateways: (nodeId: string, deadline: number) => Promise<string[]>
   /** How long a destination nobody could find is answered UNREACHABLE without searching again (ms). */
   negativeTtl: number
 }
 
 /**
  * Finds the path to a destination this node has no stream to: a route learned earlier (the route
- * table: one Map lookup), else a direct connection (known addresses or a DHT lookup), else route
+ * table: one Map lookup), else a direct connection (known addresses or a DHT lookup), else one of
+ * the gateways the destination advertises in the DHT (see gateway-record.ts), else route
  * discovery through the overlay. A destination nobody can find is remembered for `negativeTtl`.
  * Concurrent resolutions of one destination share one search.
  */
@@ -58,6 +61,17 @@ export class Resolver {
       await this.#init.connectDirect(destination)
       return [self, destination]
     } catch {}
+    const gateways = budget >= 2 ? await this.#init.gateways(destination, deadline).catch(() => []) : []
+    for (const gateway of gateways) {
+      if (gateway === self || gateway === destination) continue
+      try {
+        await this.#init.connectDirect(gateway)
+        const path = [self, gateway, destination]
+        this.#init.table.set(destination, path)
+        counters.gatewayRoutes++
+        return path
+      } catch {}
+    }
     counters.discoveries++
     const found = await discovery.find({ destination, explored: [], budget }, deadline)
     if (found.path !== undefined) return [self, ...found.path]

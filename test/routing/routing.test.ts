@@ -6,7 +6,7 @@ import { RPC_PROTOCOL } from '../../src/options.js'
 import { encodeRouteHeader, signedBytes } from '../../src/routing/route-header.js'
 import { parseRoutedReply } from '../../src/wire/answers.js'
 import { decodePayload, encodePayload, FrameDecoder, FrameType, FrameWriter, methodBytes, parseFrame, type Frame } from '../../src/wire/index.js'
-import { rejection, startMesh } from '../helpers.js'
+import { rejection, startMesh, until } from '../helpers.js'
 import { identities, type Identity, onlyPeers } from './topology.js'
 
 /** Starts a line of nodes in which each may connect only to its neighbours. */
@@ -60,6 +60,22 @@ describe('calls through gateways', () => {
     expect(trace.path).toHaveLength(3)
     expect([g1.nodeId, g2.nodeId]).toContain(trace.path[1])
     expect(await leaves[2].call(leaves[1].nodeId, 'leaf.ping')).toEqual({ pong: leaves[1].nodeId, from: leaves[2].nodeId })
+  })
+
+  it('finds an outbound-only node through the gateways it advertises in the DHT, without a discovery', async () => {
+    const [leafId] = await identities(1)
+    const h1 = await startMesh()
+    const h2 = await startMesh({ bootstrap: [h1.addresses[0]] })
+    const leaf = await startMesh({ privateKey: leafId.key, reachability: 'outbound-only', bootstrap: [h1.addresses[0], h2.addresses[0]] })
+    leaf.actor('leaf', { ping: (_: unknown, ctx: Context) => ({ pong: leaf.nodeId, from: ctx.caller }) })
+    await until(() => leaf.stats().counters.gatewayRecordsPublished > 0, 'the leaf to publish its gateway record')
+    // the caller never connects to the leaf itself, so only a route through gateways reaches it
+    const caller = await startMesh({ bootstrap: [h2.addresses[0]], connectionGater: onlyPeers(peer => peer !== leafId.id) })
+    const trace = await caller.traceCall(leaf.nodeId, 'leaf.ping')
+    expect(trace.value).toEqual({ pong: leaf.nodeId, from: caller.nodeId })
+    expect(trace.path).toHaveLength(3)
+    expect([h1.nodeId, h2.nodeId]).toContain(trace.path[1])
+    expect(caller.stats().counters).toMatchObject({ gatewayRoutes: 1, discoveries: 0 })
   })
 
   it('answers an unknown destination with MESH_ERR_UNREACHABLE', async () => {

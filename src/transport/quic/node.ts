@@ -1,7 +1,7 @@
 import { quic } from '@chainsafe/libp2p-quic'
 import { identify } from '@libp2p/identify'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
-import { kadDHT, passthroughMapper, type SingleKadDHT } from '@libp2p/kad-dht'
+import { kadDHT, type KadDHTInit, passthroughMapper, type SingleKadDHT } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { createLibp2p } from 'libp2p'
 import { DHT_PROTOCOL, type MeshConfig } from '../../options.js'
@@ -23,7 +23,7 @@ interface QuicTransportOptions {
  * kadmesh's own protocol with an address mapper that keeps loopback and LAN addresses (the default
  * strips them, and the default client mode never answers queries on a LAN).
  */
-export async function createQuicNode (config: MeshConfig, privateKey: PrivateKey): Promise<MeshLibp2p> {
+export async function createQuicNode (config: MeshConfig, privateKey: PrivateKey, records: Pick<KadDHTInit, 'validators' | 'selectors'> = {}): Promise<MeshLibp2p> {
   adaptQuicBinding()
   const quicOptions: QuicTransportOptions = {
     maxIdleTimeout: config.quic.maxIdleTimeout,
@@ -51,7 +51,8 @@ export async function createQuicNode (config: MeshConfig, privateKey: PrivateKey
         protocol: DHT_PROTOCOL,
         clientMode: outboundOnly,
         peerInfoMapper: passthroughMapper,
-        allowQueryWithZeroPeers: true
+        allowQueryWithZeroPeers: true,
+        ...records
       })
     }
   }) as Promise<MeshLibp2p>
