@@ -156,6 +156,8 @@ export async function quicHarness (): Promise<TransportHarness> {
 export interface FastHarnessOptions {
   /** Wraps each side's UDP socket (loss injection, taps). */
   wrapSocket?: (socket: DatagramSocket, side: 'client' | 'server') => DatagramSocket
+  /** ms a datagram may go unacknowledged before its session is dead (default DEAD_AFTER). */
+  deadAfter?: number
 }
 
 /** A FastLink over `stream` for `local`, talking to `remote`, with `fallback` behind it. */
@@ -186,7 +188,7 @@ export async function udpHarness (binding: NativeBinding, options: FastHarnessOp
     return new UdpEndpoint({
       socket: options.wrapSocket?.(socket, i === 0 ? 'client' : 'server') ?? socket,
       maxDatagramSize: UDP_DATAGRAM,
-      deadAfter: DEAD_AFTER,
+      deadAfter: options.deadAfter ?? DEAD_AFTER,
       keepAlive: 200,
       onDrop: (reason) => { countCode(counters.fastPathDropped, reason) }
     })

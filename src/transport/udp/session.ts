@@ -18,7 +18,7 @@ import { ConnectionLostError } from '../../errors.js'
 import { FrameStreamBase } from '../frame-stream-base.js'
 import { DatagramKind, type DatagramHeader, type DropReason, KEY_BYTES, openDatagram, sealDatagram } from './datagram.js'
 import { ReplayWindow } from './replay-window.js'
-import { RttEstimator } from './rtt.js'
+import { MAX_RTO, RttEstimator } from './rtt.js'
 
 /** Datagrams in flight (sent, unacknowledged) per direction, and how far ahead a receiver buffers. */
 export const WINDOW = 1024
@@ -265,7 +265,7 @@ export class UdpSession extends FrameStreamBase {
   #retransmit (out: Outgoing[], now: number): boolean {
     const rto = this.#rtt.rto
     for (const sent of this.#unacked.values()) {
-      if (sent.sacked || (!sent.lost && now < sent.sentAt + rto * 2 ** sent.retries)) continue
+      if (sent.sacked || (!sent.lost && now < sent.sentAt + backoff(rto, sent.retries))) continue
       sent.lost = false
       if (now - sent.firstSentAt >= this.#init.deadAfter || sent.retries >= MAX_RETRIES) {
         this.close(new ConnectionLostError(`no acknowledgement from ${this.#peer?.address}:${this.#peer?.port} for ${Math.round(now - sent.firstSentAt)} ms`), true)
@@ -335,7 +335,7 @@ export class UdpSession extends FrameStreamBase {
       const rto = this.#rtt.rto
       for (const sent of this.#unacked.values()) {
         if (sent.sacked) continue
-        at = Math.min(at, sent.sentAt + rto * 2 ** sent.retries)
+        at = Math.min(at, sent.sentAt + backoff(rto, sent.retries))
         if (sent.retries === 0) break // the ones after it were sent later, with the same timeout
       }
     } else if (this.#interested()) {
@@ -462,3 +462,8 @@ export class UdpSession extends FrameStreamBase {
 }
 
 const EMPTY = new Uint8Array(0)
+
+/** The timeout before retry `retries + 1`: doubling, at most MAX_RTO. */
+function backoff (rto: number, retries: number): number {
+  return Math.min(MAX_RTO, rto * 2 ** retries)
+}

@@ -22,6 +22,9 @@ afterEach(async () => { await Promise.all(open.splice(0).map(async h => h.close(
 async function harness (misbehaviour?: Misbehaviour): Promise<UdpHarness & { lossy: Record<'client' | 'server', LossySocket> }> {
   const lossy = {} as Record<'client' | 'server', LossySocket>
   const h = await udpHarness(native!, {
+    // with 20 % lost each way a datagram can take a few seconds of retries on a loaded machine;
+    // the mesh's default is 3 s (maxIdleTimeout), the harness's 1 s is for tests that kill a peer
+    deadAfter: misbehaviour?.drop !== undefined ? 10_000 : undefined,
     wrapSocket: (socket, side) => (lossy[side] = new LossySocket(socket, { ...misbehaviour, seed: side === 'client' ? 7 : 11 }))
   })
   open.push(h)
