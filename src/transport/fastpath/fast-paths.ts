@@ -304,9 +304,12 @@ export class FastPaths {
     }
     const caller = ctx.caller
     if (this.#binding === undefined || this.#stopped) return {}
-    // The caller asks because it has no working path to us: any we still hold are stale (it restarted).
-    const stale = this.#peers.get(caller)?.links ?? []
-    for (const link of [...stale]) link.close(new ConnectionLostError(`${caller} set up a new fast path`))
+    // The caller asks because it has no path to us: one we hold from before is stale (it restarted).
+    // A link younger than a handshake may be the other half of a handshake crossing this one: kept.
+    const before = performance.now() - HELLO_TIMEOUT
+    for (const link of [...this.#peers.get(caller)?.links ?? []]) {
+      if (link.createdAt < before) link.close(new ConnectionLostError(`${caller} set up a new fast path`))
+    }
     if (offer.shm !== undefined && this.#init.shm.enabled && this.#hostId !== '' && offer.host === this.#hostId &&
         offer.uid === (process.getuid?.() ?? -2) && this.#shmLinks < MAX_SHM_LINKS) {
       const token = randomBytes(TOKEN_BYTES)

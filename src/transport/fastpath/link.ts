@@ -54,6 +54,7 @@ export class FastLink implements PeerLink {
   #reason: Error | undefined
   /** Set by the selector once calls take this path (see FastPaths.select). */
   inUse = false
+  readonly createdAt = performance.now()
 
   constructor (init: FastLinkInit) {
     this.#init = init
