@@ -3,10 +3,11 @@ import { callCommand } from './call.js'
 import { routesCommand, statsCommand } from './inspect.js'
 import { keygenCommand } from './keygen.js'
 import { nodeCommand } from './node.js'
+import { publishCommand, subscribeCommand } from './pubsub.js'
 import type { Command } from './spec.js'
 
 export const COMMANDS: ReadonlyMap<string, Command> = new Map([
-  nodeCommand, callCommand, routesCommand, statsCommand, keygenCommand
+  nodeCommand, callCommand, publishCommand, subscribeCommand, routesCommand, statsCommand, keygenCommand
 ].map(c => [c.spec.name, c]))
 
 /** `kadmesh --help`. */

@@ -22,10 +22,12 @@ describe('kadmesh --help', () => {
   it('prints the commands, and for each command its usage and every option, exiting 0', async () => {
     const main = await kadmesh(['--help'])
     expect(main.code).toBe(0)
-    for (const command of ['node', 'call', 'routes', 'stats', 'keygen']) expect(main.stdout).toMatch(new RegExp(`^  ${command} `, 'm'))
+    for (const command of ['node', 'call', 'publish', 'subscribe', 'routes', 'stats', 'keygen']) expect(main.stdout).toMatch(new RegExp(`^  ${command} `, 'm'))
     const options: Record<string, string[]> = {
       node: ['--listen', '--bootstrap', '--key', '--reachability', '--actors', '--config', '--admin', '--no-admin'],
       call: ['--bootstrap', '--key', '--timeout', '--hops', '--trace', '--pretty'],
+      publish: ['--bootstrap', '--key', '--ack', '--timeout', '--pretty'],
+      subscribe: ['--bootstrap', '--key', '--count', '--duration', '--buffer', '--overflow'],
       routes: ['--admin', '--node', '--pretty'],
       stats: ['--admin', '--node', '--pretty'],
       keygen: []
