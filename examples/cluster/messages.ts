@@ -18,6 +18,9 @@ export type Request = { id: number } & (
   | { type: 'load', to: string, method: string, args: unknown, inFlight: number, maxCalls: number, maxMs: number }
   | { type: 'probe', to: string, method: string, args: unknown, killAfter: number, recoverAfter: number, maxMs: number }
   | { type: 'stats' }
+  | { type: 'subscribe', pattern: string }
+  | { type: 'collect', pattern: string, count: number, maxMs: number }
+  | { type: 'publish', topic: string, count: number }
 )
 
 /** Parent → node: the gateway the probe asked for is dead now; node → parent answers nothing. */
@@ -51,6 +54,8 @@ export interface ProbeResult {
   /** The first call after the kill that succeeded, and its path; undefined if none did in time. */
   recovered?: { atMs: number, path: string[] }
   okAfter: number
+  /** Calls that failed after the first success after the kill. */
+  failedAfterRecovery: number
 }
 
 /** Node → parent. */
@@ -59,3 +64,19 @@ export type FromNode =
   | { type: 'kill', path: string[] }
   | { type: 'reply', id: number, result: unknown }
   | { type: 'failed', id: number, message: string }
+
+/** What a subscriber node received on one pattern. */
+export interface Collected {
+  /** Messages in arrival order: topic, publisher, seq, and ms from publish to arrival. */
+  messages: Array<{ topic: string, from: string, seq: number, latencyMs: number }>
+  /** Messages the subscription lost (buffer overflow or sequence gaps). */
+  dropped: number
+}
+
+export interface Published {
+  published: number
+  /** Subscriber nodes the publisher knew of, by node id (from the acknowledged publishes). */
+  subscribers: string[]
+  /** Publishes some subscriber node did not acknowledge, by error code. */
+  failed: Record<string, number>
+}

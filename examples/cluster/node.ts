@@ -4,16 +4,11 @@
  * calls the parent asks for and reports how they went.
  */
 import type { ConnectionGater, PeerId } from '@libp2p/interface'
-import { createMesh, type MeshError } from '../../src/index.js'
+import { createMesh, type MeshError, type Subscription } from '../../src/index.js'
 import { ACTORS } from './actors.js'
-import type { CallOutcome, FromNode, LoadResult, ProbeResult, Request, Start, ToNode } from './messages.js'
+import { DIAL_TIMEOUT } from './settings.js'
+import type { CallOutcome, Collected, FromNode, LoadResult, ProbeResult, Published, Request, Start, ToNode } from './messages.js'
 
-/**
- * On loopback or a LAN a dial succeeds in milliseconds or not at all. The default (10 s) is for the
- * internet; here it would make a call to a node behind a dead gateway wait that long for a direct
- * dial to fail before route discovery looks for another gateway (docs/operations.md, tuning).
- */
-const DIAL_TIMEOUT = 2_000
 /** ms the probe waits after a failed call before the next one. */
 const FAILURE_BACKOFF = 100
 
@@ -50,6 +45,9 @@ async function serve (request: Request): Promise<unknown> {
     case 'load': return load(request)
     case 'probe': return probe(request)
     case 'stats': return mesh.stats().counters
+    case 'subscribe': return subscribe(request.pattern)
+    case 'collect': return collect(request.pattern, request.count, request.maxMs)
+    case 'publish': return publish(request.topic, request.count)
   }
 }
 
@@ -94,7 +92,7 @@ async function load (r: Extract<Request, { type: 'load' }>): Promise<LoadResult>
  * then goes on until `recoverAfter` calls have succeeded after the kill (or `maxMs` passed).
  */
 async function probe (r: Extract<Request, { type: 'probe' }>): Promise<ProbeResult> {
-  const result: ProbeResult = { before: [], okBefore: 0, failures: [], okAfter: 0 }
+  const result: ProbeResult = { before: [], okBefore: 0, failures: [], okAfter: 0, failedAfterRecovery: 0 }
   const end = performance.now() + r.maxMs
   killed = undefined
   let asked = false
@@ -102,6 +100,7 @@ async function probe (r: Extract<Request, { type: 'probe' }>): Promise<ProbeResu
     const outcome = await call(r.to, r.method, r.args, 5_000)
     const since = killed === undefined ? undefined : performance.now() - killed
     if (!outcome.ok) {
+      if (result.recovered !== undefined) result.failedAfterRecovery++
       const at = since ?? -1
       const same = result.failures.find(f => f.code === outcome.code && f.node === outcome.node)
       if (same === undefined) result.failures.push({ code: outcome.code, node: outcome.node, count: 1, firstMs: at, lastMs: at })
@@ -120,6 +119,45 @@ async function probe (r: Extract<Request, { type: 'probe' }>): Promise<ProbeResu
       result.okAfter++
     }
   }
+  return result
+}
+
+const subscriptions = new Map<string, Subscription<{ sentAt: number }>>()
+
+/** Subscribes to `pattern` and resolves once publishers can find the subscription. */
+async function subscribe (pattern: string): Promise<void> {
+  const sub = mesh.subscribe<{ sentAt: number }>(pattern, { buffer: 10_000 })
+  subscriptions.set(pattern, sub)
+  await sub.ready
+}
+
+/** Takes `count` messages from the subscription to `pattern` (fewer if `maxMs` pass first), then closes it. */
+async function collect (pattern: string, count: number, maxMs: number): Promise<Collected> {
+  const sub = subscriptions.get(pattern)
+  if (sub === undefined) throw new Error(`not subscribed to ${pattern}`)
+  const result: Collected = { messages: [], dropped: 0 }
+  const timer = setTimeout(() => { void sub.close() }, maxMs)
+  for await (const { topic, from, seq, data } of sub) {
+    result.messages.push({ topic, from, seq, latencyMs: Date.now() - data.sentAt })
+    if (result.messages.length >= count) break
+  }
+  clearTimeout(timer)
+  result.dropped = sub.dropped
+  subscriptions.delete(pattern)
+  return result
+}
+
+/** Publishes `count` messages to `topic`, each acknowledged by the subscriber nodes, one after another. */
+async function publish (topic: string, count: number): Promise<Published> {
+  const result: Published = { published: 0, subscribers: [], failed: {} }
+  const subscribers = new Set<string>()
+  for (let i = 0; i < count; i++) {
+    const outcome = await mesh.publish(topic, { sentAt: Date.now(), i }, { ack: true, timeout: 5_000 })
+    result.published++
+    for (const node of outcome.subscribers) subscribers.add(node)
+    for (const { error } of outcome.failed) result.failed[error.code] = (result.failed[error.code] ?? 0) + 1
+  }
+  result.subscribers = [...subscribers]
   return result
 }
 

@@ -77,3 +77,26 @@ export function script (nodes: NodePlan[], hashOf: (data: Uint8Array, rounds: nu
     { from: caller, to: 'seed', method: 'kv.get', args: { key: 'greeting' }, expect: { code: 'MESH_ERR_NO_SUCH_METHOD' } }
   ]
 }
+
+/** The demo's pub/sub traffic: who publishes where, who subscribes to what, and whom each must hear. */
+export interface PubSubScript {
+  publishers: Array<{ node: string, topic: string }>
+  subscribers: Array<{ node: string, pattern: string, hears: string[] }>
+}
+
+/** An edge and the seed publish readings; an app, an edge and a gateway subscribe with patterns. */
+export function pubsubScript (nodes: NodePlan[]): PubSubScript {
+  const app = nodes.find(n => n.role === 'app')?.name ?? 'seed'
+  const [edge1, edge2] = nodes.filter(n => n.role === 'edge').map(n => n.name)
+  return {
+    publishers: [
+      { node: edge1, topic: `sensors/${edge1}/temp` },
+      { node: 'seed', topic: 'sensors/seed/temp' }
+    ],
+    subscribers: [
+      { node: app, pattern: 'sensors/**', hears: [edge1, 'seed'] },
+      { node: edge2, pattern: 'sensors/*/temp', hears: [edge1, 'seed'] },
+      { node: 'gw-a', pattern: 'sensors/seed/*', hears: ['seed'] }
+    ]
+  }
+}

@@ -34,4 +34,12 @@ describe('the README', () => {
     expect(out).toContain("Map(1) { 1 => 'one' }")
     expect(code).toBe(0)
   })
+
+  it('has a subscription example that runs and prints what it says', async () => {
+    const example = (await tsBlocks('README.md')).find(block => block.includes('.subscribe('))
+    expect(example).toBeDefined()
+    const { code, out } = await runSnippet(example as string)
+    expect(out).toContain('sensors/kitchen { c: 21.5 } true 1')
+    expect(code).toBe(0)
+  })
 })
