@@ -58,9 +58,15 @@ export function entrySize (subs: number, data: number): number {
   return ENTRY_HEADER + subs * ENTRY_SUB + data
 }
 
-/** Encodes a batch; `topicBytes[i]` is the UTF-8 of `topics[i]`, `size` the total from {@link entrySize} and the topics. */
-export function encodeBatch (epoch: number, topicBytes: Uint8Array[], entries: BatchEntry[], size: number): Uint8Array {
-  const out = new Uint8Array(size)
+/**
+ * Encodes a batch; `topicBytes[i]` is the UTF-8 of `topics[i]`, `size` the total from
+ * {@link entrySize} and {@link topicsSize}. A Buffer, because msgpack carries a Buffer as `bin`
+ * (one copy into the frame, read back as a view) where a plain Uint8Array takes kadmesh's
+ * typed-array extension (measured ~1.5 µs more per batch each way).
+ */
+export function encodeBatch (epoch: number, topicBytes: Uint8Array[], entries: BatchEntry[], size: number): Buffer {
+  // unpooled (byteOffset 0) and not zeroed: every byte is written below
+  const out = Buffer.allocUnsafeSlow(size)
   const view = new DataView(out.buffer)
   out[0] = BATCH_VERSION
   out[1] = 0

@@ -119,7 +119,7 @@ export class Directory {
       const subs = [...keys.get(key) ?? [], ...keys.get(KEY_ANY) ?? []].filter(s => s.pattern.matches(topic))
       if (subs.length > 0) targets.push({ node, subs })
     }
-    const routes: Routes = { targets, nodes: targets.map(t => t.node) }
+    const routes: Routes = { targets, nodes: Object.freeze(targets.map(t => t.node)) }
     if (this.#routes.size >= MAX_CACHED_TOPICS) this.#routes.clear()
     this.#routes.set(topic, routes)
     return routes

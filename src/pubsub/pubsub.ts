@@ -10,7 +10,7 @@ import { type Batch, BATCH_HEADER, decodeBatch, ENTRY_SUB, entrySize, MAX_U48 } 
 import {
   checkProxyRequest, checkSubscriptionsAnswer, checkSubscriptionsRequest, checkUpdateRequest, type SubscriptionsAnswer
 } from './control.js'
-import { Directory } from './directory.js'
+import { Directory, type Routes } from './directory.js'
 import { TopicRecords, type TopicRecordsInit } from './discovery.js'
 import { type AckCallback, Outbox } from './outbox.js'
 import { ProxyTable } from './proxies.js'
@@ -33,8 +33,8 @@ export const PUBSUB_LIMITS = {
   controlTimeout: 5_000,
   /** Publishers look for subscribers, and subscribers for publishers, again this often. */
   refreshInterval: 30_000,
-  /** A publishing key unused this long is dropped (its next publish discovers again). */
-  keyIdle: 5 * 60_000,
+  /** A publishing key unused for this many refresh rounds (5 min) is dropped (its next publish discovers again). */
+  keyIdleRounds: 10,
   /** A gap in a sequence is given up on (counted as dropped) after this. */
   reorderWait: 500,
   /** Lease an outbound-only subscriber takes at its gateways (renewed every refresh). */
@@ -42,7 +42,7 @@ export const PUBSUB_LIMITS = {
   /** Gateways an outbound-only subscriber registers with. */
   proxyGateways: 2,
   /** A batch is sent as soon as it holds this many bytes. */
-  maxBatchBytes: 64 * 1024,
+  maxBatchBytes: 16 * 1024,
   /** Bytes of batches to one subscriber node that may wait to be written before more are dropped. */
   maxPendingBytes: 8 * 1024 * 1024,
   /** Subscriber nodes a publisher keeps in its directory. */
@@ -93,6 +93,16 @@ export interface PubSubInit {
 }
 
 const EMPTY: readonly never[] = Object.freeze([])
+
+/** A discovery key this node publishes under. */
+interface PublishingKey {
+  /** The first discovery, while it runs. */
+  ready: Promise<void> | undefined
+  /** The refresh round it was last published under in. */
+  round: number
+  /** Dropped for idleness: the next publish starts a new discovery. */
+  expired: boolean
+}
 /** Bytes of the frame around a batch's bytes besides the batch: frame header, method, msgpack bin header. */
 const FRAME_SLACK = 64
 
@@ -110,7 +120,13 @@ export class PubSub {
   readonly #outbox: Outbox
   readonly #proxies = new ProxyTable()
   /** Discovery keys this node publishes under: the first lookup (while running) and the last use. */
-  readonly #publishing = new Map<string, { ready: Promise<void> | undefined, used: number }>()
+  readonly #publishing = new Map<string, PublishingKey>()
+  /** The publishing keys of the topic published last (most publishes repeat a topic). */
+  #topicKeys: { topic: string, a: PublishingKey, b: PublishingKey } | undefined
+  /** Refresh rounds so far (a publishing key remembers the round it was last used in). */
+  #round = 0
+  /** Per route set, the result shared by the publishes of the current tick. */
+  readonly #results = new WeakMap<Routes, { tick: Promise<void>, result: Promise<PublishResult> }>()
   /** Discovery keys this node subscribes under, with the publishers it knows there (told of changes). */
   readonly #subscribed = new Map<string, Set<string>>()
   /** Gateways an outbound-only node registered with, per key. */
@@ -123,7 +139,7 @@ export class PubSub {
   readonly #refresh: NodeJS.Timeout
   #sweep: NodeJS.Timeout | undefined
   #refreshing = false
-  #lastTopic: string | undefined
+  #checkedTopic: string | undefined
   #stopped = false
 
   /** The `_pubsub` system actor's methods. */
@@ -199,9 +215,9 @@ export class PubSub {
     const signal = options?.signal
     try {
       if (this.#stopped) throw new ClosedError()
-      if (topic !== this.#lastTopic) {
+      if (topic !== this.#checkedTopic) {
         checkTopic(topic)
-        this.#lastTopic = topic
+        this.#checkedTopic = topic
       }
       if (options !== undefined) {
         ack = options.ack === true
@@ -216,7 +232,7 @@ export class PubSub {
       if (code !== ErrorCode.CLOSED && code !== ErrorCode.ABORTED) this.#init.counters.invalid++
       return Promise.reject(err)
     }
-    const discovering = this.#discovering(topicKey(topic))
+    const discovering = this.#discovering(topic)
     if (discovering === undefined) return this.#publish(topic, bytes, ack, timeout, signal)
     const sent = discovering.then(async () => {
       if (this.#stopped) throw new ClosedError()
@@ -253,9 +269,15 @@ export class PubSub {
       else this.#outbox.add(target.node, topic, subs, bytes, acks?.callback)
     }
     if (acks !== undefined) return acks.promise
-    const result: PublishResult = { subscribers: routes.nodes, acked: EMPTY, failed: EMPTY }
-    if (signal === undefined) return this.#outbox.flushed().then(() => result)
-    return raceAbort(this.#outbox.flushed().then(() => result), signal)
+    // one result (frozen) for every publish of this tick to the same routes: no promise per message
+    const tick = this.#outbox.flushed()
+    let shared = this.#results.get(routes)
+    if (shared?.tick !== tick) {
+      const result: PublishResult = Object.freeze({ subscribers: routes.nodes, acked: EMPTY, failed: EMPTY })
+      shared = { tick, result: tick.then(() => result) }
+      this.#results.set(routes, shared)
+    }
+    return signal === undefined ? shared.result : raceAbort(shared.result, signal)
   }
 
   /** A message for this node's own subscriptions: no batch, no network. */
@@ -273,22 +295,22 @@ export class PubSub {
    * Undefined when this node knows the subscribers under `key` and under `*` already; else a promise
    * that resolves once the first lookup of each is done (bounded by the lookup and control timeouts).
    */
-  #discovering (key: string): Promise<void> | undefined {
-    const now = performance.now()
-    const a = this.#publishingKey(key, now)
-    const b = this.#publishingKey(KEY_ANY, now)
+  #discovering (topic: string): Promise<void> | undefined {
+    let keys = this.#topicKeys
+    if (keys?.topic !== topic || keys.a.expired || keys.b.expired) {
+      keys = this.#topicKeys = { topic, a: this.#publishingKey(topicKey(topic)), b: this.#publishingKey(KEY_ANY) }
+    }
+    const { a, b } = keys
+    a.round = b.round = this.#round
     if (a.ready === undefined && b.ready === undefined) return undefined
     return Promise.all([a.ready, b.ready]).then(() => {})
   }
 
-  #publishingKey (key: string, now: number): { ready: Promise<void> | undefined, used: number } {
+  #publishingKey (key: string): PublishingKey {
     const state = this.#publishing.get(key)
-    if (state !== undefined) {
-      state.used = now
-      return state
-    }
-    if (this.#publishing.size >= PUBSUB_LIMITS.maxPublishingKeys) this.#expireKeys(now, 0)
-    const created: { ready: Promise<void> | undefined, used: number } = { ready: undefined, used: now }
+    if (state !== undefined) return state
+    if (this.#publishing.size >= PUBSUB_LIMITS.maxPublishingKeys) this.#expireKeys(1)
+    const created: PublishingKey = { ready: undefined, round: this.#round, expired: false }
     this.#publishing.set(key, created)
     created.ready = this.#discover(key).finally(() => { created.ready = undefined })
     return created
@@ -513,8 +535,8 @@ export class PubSub {
     if (this.#refreshing || this.#stopped) return
     this.#refreshing = true
     try {
-      const now = performance.now()
-      this.#expireKeys(now, PUBSUB_LIMITS.keyIdle)
+      this.#round++
+      this.#expireKeys(PUBSUB_LIMITS.keyIdleRounds)
       const work: Array<Promise<void>> = []
       for (const key of this.#publishing.keys()) work.push(this.#findSubscribers(key))
       for (const key of this.#subscribed.keys()) {
@@ -527,9 +549,17 @@ export class PubSub {
     }
   }
 
-  #expireKeys (now: number, idle: number): void {
+  /** Drops publishing keys unused for `idle` refresh rounds (not those still discovering); at the limit, the oldest. */
+  #expireKeys (idle: number): void {
     for (const [key, state] of this.#publishing) {
-      if (state.ready === undefined && now - state.used >= idle) this.#publishing.delete(key)
+      if (state.ready !== undefined || this.#round - state.round < idle) continue
+      state.expired = true
+      this.#publishing.delete(key)
+    }
+    for (const [key, state] of this.#publishing) {
+      if (this.#publishing.size < PUBSUB_LIMITS.maxPublishingKeys) break
+      state.expired = true
+      this.#publishing.delete(key)
     }
   }
 }

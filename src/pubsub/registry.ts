@@ -6,7 +6,7 @@ import { Sequencer } from './sequencer.js'
 import { type Inbox, Taken } from './subscription.js'
 
 /** Messages one publisher's sequence may hold back while an earlier one is missing. */
-export const REORDER_WINDOW = 1024
+export const REORDER_WINDOW = 4096
 /** Publisher sequences one subscription remembers (the oldest idle one is forgotten beyond it). */
 export const MAX_SEQUENCES = 4096
 
@@ -150,6 +150,9 @@ export class Registry {
     const counters = this.#init.counters
     const now = this.#init.now()
     let acks: BatchAcks | undefined
+    // every entry of a batch comes from one publisher epoch: look its stream up once per subscription
+    let lastLocal: Local | undefined
+    let lastStream: Stream | undefined
     const entries = batch.entries
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]
@@ -171,9 +174,18 @@ export class Registry {
           entryAcks?.settle(i, ErrorCode.BAD_REQUEST)
           continue
         }
-        const stream = this.#stream(local, from, batch.epoch)
+        let stream = lastStream as Stream
+        if (local !== lastLocal) {
+          lastLocal = local
+          lastStream = stream = this.#stream(local, from, batch.epoch)
+        }
+        const seq = subs[j + 1]
+        if (stream.seq.inOrder(seq)) {
+          this.#take(stream, topic, entry.data, seq, entryAcks, i)
+          continue
+        }
         const held: Held = { topic, data: entry.data, acks: entryAcks, index: i }
-        if (!stream.seq.push(subs[j + 1], held, now, stream.release, stream.drop)) {
+        if (!stream.seq.push(seq, held, now, stream.release, stream.drop)) {
           counters.duplicates++
           entryAcks?.settle(i)
         } else if (stream.seq.held > 0) {
@@ -207,7 +219,7 @@ export class Registry {
       local,
       from,
       seq: new Sequencer<Held>(REORDER_WINDOW),
-      release: (held, seq) => { this.#release(stream, held, seq) },
+      release: (held, seq) => { this.#take(stream, held.topic, held.data, seq, held.acks, held.index) },
       drop: (n) => { inbox.lost(n) }
     }
     local.streams.set(name, stream)
@@ -215,19 +227,20 @@ export class Registry {
     return stream
   }
 
-  #release (stream: Stream, held: Held, seq: number): void {
+  /** Releases message `seq` of a stream into its subscription (decoded here: an undecodable one is a drop). */
+  #take (stream: Stream, topic: string, bytes: Uint8Array, seq: number, acks: BatchAcks | undefined, index: number): void {
     const inbox = stream.local.inbox
     let data: unknown
     try {
-      data = decodePayload(held.data)
+      data = decodePayload(bytes)
     } catch {
       this.#init.counters.badInput++
       inbox.lost(1)
-      held.acks?.settle(held.index, ErrorCode.BAD_REQUEST)
+      acks?.settle(index, ErrorCode.BAD_REQUEST)
       return
     }
-    const taken = inbox.offer({ topic: held.topic, data, from: stream.from, seq })
+    const taken = inbox.offer({ topic, data, from: stream.from, seq })
     if (taken === Taken.ACCEPTED) this.#init.counters.delivered++
-    held.acks?.settle(held.index, taken === Taken.REFUSED ? ErrorCode.OVERLOADED : undefined)
+    acks?.settle(index, taken === Taken.REFUSED ? ErrorCode.OVERLOADED : undefined)
   }
 }

@@ -20,6 +20,13 @@ export class Sequencer<T> {
 
   get held (): number { return this.#held.size }
 
+  /** The fast path: true (and the caller releases the message) when `seq` is next and nothing is held. */
+  inOrder (seq: number): boolean {
+    if (seq !== this.next || this.#held.size > 0) return false
+    this.next++
+    return true
+  }
+
   /**
    * Takes message `seq`: releases it (and any held successors) when it is next, holds it when it is
    * early, or refuses it (`false`) as a duplicate. A hold beyond the window skips gaps until it fits.
