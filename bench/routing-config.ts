@@ -9,7 +9,7 @@ export const ROUTING_PARTS = ['line', 'warm', 'cold', 'steady'] as const
 export type RoutingPart = typeof ROUTING_PARTS[number]
 
 /** The suites `npm run bench` runs (bench/run.ts). */
-export const SUITES = ['rpc', 'routing', 'fastpath'] as const
+export const SUITES = ['rpc', 'routing', 'fastpath', 'pubsub'] as const
 export type Suite = typeof SUITES[number]
 
 export interface RoutingConfig {
@@ -70,7 +70,7 @@ export function readRoutingConfig (env: NodeJS.ProcessEnv, defaultOut: string): 
   }
 }
 
-/** BENCH_SUITES: which suites `npm run bench` runs, default rpc,routing,fastpath. */
+/** BENCH_SUITES: which suites `npm run bench` runs, default rpc,routing,fastpath,pubsub. */
 export function readSuites (env: NodeJS.ProcessEnv): Suite[] {
   return list(env, 'BENCH_SUITES', SUITES)
 }

@@ -8,9 +8,10 @@
  * BENCH_PAYLOADS (default 64,1024,65536), BENCH_ONLY (kadmesh,raw-reused,raw-stream,local,function),
  * BENCH_INFLIGHT (default 64), BENCH_MAX_CALLS (per loop, default 5_000_000), BENCH_OUT (JSON path).
  *
- * Then runs the routing benchmark (bench/routing.ts) and the fast-path benchmark (bench/fastpath.ts),
- * each as a process of its own. BENCH_SUITES (default rpc,routing,fastpath) picks the suites; the
- * routing suite's variables are in bench/routing-config.ts, the fast-path suite's in bench/fastpath.ts.
+ * Then runs the routing benchmark (bench/routing.ts), the fast-path benchmark (bench/fastpath.ts)
+ * and the pub/sub benchmark (bench/pubsub.ts), each as a process of its own. BENCH_SUITES (default
+ * rpc,routing,fastpath,pubsub) picks the suites; the routing suite's variables are in
+ * bench/routing-config.ts, the fast-path and pub/sub suites' in their own files.
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
@@ -144,6 +145,10 @@ rpc.then(async (code) => {
   if (!suites.includes('fastpath')) return code
   console.log('\n')
   return Math.max(code, await runSuiteProcess('fastpath.js'))
+}).then(async (code) => {
+  if (!suites.includes('pubsub')) return code
+  console.log('\n')
+  return Math.max(code, await runSuiteProcess('pubsub.js'))
 }).then((code) => {
   process.exitCode = code
   // libp2p/QUIC may hold native handles until GC (notes P22); do not let them keep the process up.
