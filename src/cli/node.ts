@@ -13,7 +13,7 @@ import type { Command, ParsedCommand } from './spec.js'
 const STOP_TIMEOUT = 10_000
 
 /** What an `--actors` module exports by default. */
-export type RegisterActors = (mesh: Mesh) => void | Promise<void>
+type RegisterActors = (mesh: Mesh) => void | Promise<void>
 
 export const nodeCommand: Command = {
   spec: {
@@ -41,6 +41,8 @@ export const nodeCommand: Command = {
 }
 
 async function runNode ({ values }: ParsedCommand, io: Io): Promise<number> {
+  // listen for SIGINT/SIGTERM from the start: one during start-up stops the node once it is up
+  const stopSignal = io.stopSignal()
   const init = await meshInit(values, io.cwd)
   const register = values.actors === undefined ? undefined : await loadActors(values.actors as string, io.cwd)
   const mesh = await createMesh(init)
@@ -56,7 +58,7 @@ async function runNode ({ values }: ParsedCommand, io: Io): Promise<number> {
     throw err
   }
   io.out(JSON.stringify({ nodeId: mesh.nodeId, addresses: mesh.addresses, admin: admin?.path ?? null }))
-  const signal = await io.stopSignal()
+  const signal = await stopSignal
   io.err(`kadmesh: ${signal}: stopping node ${mesh.nodeId}`)
   let timer: NodeJS.Timeout | undefined
   const stopped = Promise.all([admin?.close(), mesh.stop()])
@@ -74,7 +76,7 @@ async function runNode ({ values }: ParsedCommand, io: Io): Promise<number> {
 }
 
 /** The read-only commands the admin socket serves. */
-export function adminCommands (mesh: Mesh, admin: () => AdminServer | undefined): Record<string, () => unknown> {
+function adminCommands (mesh: Mesh, admin: () => AdminServer | undefined): Record<string, () => unknown> {
   return {
     info: () => ({ nodeId: mesh.nodeId, addresses: mesh.addresses }),
     routes: () => mesh.routes(),

@@ -68,9 +68,9 @@ async function runSubscribe ({ values, positionals }: ParsedCommand, io: Io): Pr
   const [pattern] = positionals as [string]
   const count = values.count as number | undefined
   const stop = new AbortController()
+  void io.stopSignal().then(() => { stop.abort() })
   const mesh = await joinAsClient(values, io.cwd)
   const timer = values.duration === undefined ? undefined : setTimeout(() => { stop.abort() }, (values.duration as number) * 1000)
-  void io.stopSignal().then(() => { stop.abort() })
   try {
     const sub = mesh.subscribe(pattern, {
       buffer: values.buffer as number | undefined,
