@@ -1,4 +1,4 @@
-import { ClosedError, ConnectionLostError, type MeshError, OverloadedError, UnreachableError } from '../../errors.js'
+import { ConnectionLostError, type MeshError, OverloadedError, UnreachableError } from '../../errors.js'
 import type { PendingCall } from '../../actors/pending-call.js'
 import { Deque } from '../../util/deque.js'
 import type { FrameStream, PeerLink } from '../interfaces.js'
@@ -57,7 +57,7 @@ export class StreamPool implements PeerLink {
   readonly #queue = new Deque<PendingCall>()
   #current: Channel | undefined
   #opening: Promise<void> | undefined
-  #closed = false
+  #closed: MeshError | undefined
   #drained: PromiseWithResolvers<void> | undefined
 
   constructor (init: StreamPoolInit) {
@@ -77,8 +77,8 @@ export class StreamPool implements PeerLink {
   }
 
   submit (call: PendingCall): void {
-    if (this.#closed) {
-      call.reject(new ClosedError())
+    if (this.#closed !== undefined) {
+      call.reject(this.#closed)
       return
     }
     if (this.#drained !== undefined) {
@@ -110,8 +110,8 @@ export class StreamPool implements PeerLink {
       },
       onQuiet: this.#onQuiet
     })
-    if (this.#closed) {
-      channel.close(new ClosedError())
+    if (this.#closed !== undefined) {
+      channel.close(this.#closed)
     } else {
       this.#channels.push(channel)
       // a stream the peer opened before it heard of the drain
@@ -122,8 +122,8 @@ export class StreamPool implements PeerLink {
   }
 
   close (reason: MeshError): void {
-    if (this.#closed) return
-    this.#closed = true
+    if (this.#closed !== undefined) return
+    this.#closed = reason
     for (const call of this.#queue.drain()) call.reject(reason)
     for (const channel of [...this.#channels]) channel.close(reason)
     this.#drained?.resolve()
@@ -208,7 +208,7 @@ export class StreamPool implements PeerLink {
 
   /** Opens one more stream when every stream is loaded and the pool may grow. */
   #grow (): void {
-    if (this.#closed || this.#drained !== undefined || this.#opening !== undefined || this.#channels.length >= this.#init.maxStreams) return
+    if (this.#closed !== undefined || this.#drained !== undefined || this.#opening !== undefined || this.#channels.length >= this.#init.maxStreams) return
     if (this.#channels.some(ch => ch.outstandingBytes < STRIPE_BYTES && ch.canSend(1))) return
     this.#open().catch(() => {})
   }
@@ -237,7 +237,11 @@ export class StreamPool implements PeerLink {
     const i = this.#channels.indexOf(channel)
     if (i !== -1) this.#channels.splice(i, 1)
     if (this.#current === channel) this.#current = undefined
-    if (this.#closed) return
+    if (this.#closed !== undefined) {
+      // the pool closed: what its streams hand back goes nowhere else
+      for (const call of unsent) call.reject(this.#closed)
+      return
+    }
     if (this.#drained !== undefined) {
       if (unsent.length > 0) this.#init.onUnreachable(unsent, this.#drainingError())
       this.#onQuiet()

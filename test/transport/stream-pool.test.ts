@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { PendingCall } from '../../src/actors/pending-call.js'
+import { ClosedError } from '../../src/errors.js'
 import { createCounters } from '../../src/stats.js'
 import type { InboundRequest } from '../../src/transport/interfaces.js'
 import { StreamPool } from '../../src/transport/quic/stream-pool.js'
@@ -84,5 +85,22 @@ describe('graceful close of a link (GOAWAY)', () => {
     await Promise.all([a.pool.drain(), b.pool.drain()])
     expect(a.pool.draining && b.pool.draining).toBe(true)
     expect(a.sentBack).toEqual([])
+  })
+})
+
+describe('StreamPool.close', () => {
+  it('rejects at once, with its reason, the calls its streams had not written yet', async () => {
+    const [sa, sb] = memoryPair()
+    const a = end('A', 'B')
+    const b = end('B', 'A')
+    a.pool.addStream(sa)
+    b.pool.addStream(sb)
+    const unwritten = call('B', 'svc.slow', 1)
+    a.pool.submit(unwritten)
+    a.pool.close(new ClosedError('node A stopped'))
+    await expect(unwritten.promise).rejects.toMatchObject({ code: 'MESH_ERR_CLOSED', message: 'node A stopped' })
+    const late = call('B', 'svc.slow', 2)
+    a.pool.submit(late)
+    await expect(late.promise).rejects.toMatchObject({ code: 'MESH_ERR_CLOSED' })
   })
 })
