@@ -2,8 +2,9 @@
  * The pub/sub benchmark (issue 4): one publisher (this process) and 1 or 4 subscriber processes
  * (bench/pubsub-node.ts) on loopback. For each transport, payload and subscriber count:
  *
- * - deliveries/s: the publisher publishes as fast as a window of BENCH_PUBSUB_WINDOW messages not
- *   yet received by the slowest subscriber allows (subscribers report progress over IPC), until
+ * - deliveries/s: the publisher publishes as fast as a window of BENCH_PUBSUB_WINDOW messages (at
+ *   most 4 MiB of payload) not yet received by the slowest subscriber allows (subscribers report
+ *   progress over IPC), until
  *   BENCH_SECONDS have passed and every message has arrived; the same loop with a plain `mesh.cast`
  *   per message and subscriber is the baseline, in the same run, to the same processes;
  * - publish → receive latency p50/p99 with one message in flight, pub/sub and cast interleaved
@@ -39,6 +40,11 @@ const CHUNK = 512
 const PROGRESS_EVERY = 1024
 /** A loop that sees no progress for this long has stalled (a bug or lost messages): it fails. */
 const STALL_MS = 10_000
+/**
+ * The window is also at most this many payload bytes per subscriber (8,192 messages of 1 KiB would
+ * reach the publisher's bound on what waits for one node, 8 MiB, and be dropped by design).
+ */
+const WINDOW_BYTES = 4 * 1024 * 1024
 
 type Transport = 'quic' | 'best'
 
@@ -199,7 +205,8 @@ async function nextProgress (nodes: NodeProcess[], what: string): Promise<void> 
  * by the slowest subscriber, for `seconds`; then waits until every message has arrived. The time
  * includes that wait.
  */
-async function throughput (nodes: NodeProcess[], path: 'pubsub' | 'cast', send: () => void, config: Config, seconds: number): Promise<Throughput> {
+async function throughput (nodes: NodeProcess[], path: 'pubsub' | 'cast', send: () => void, config: Config, payload: number, seconds: number): Promise<Throughput> {
+  const window = Math.min(config.window, Math.floor(WINDOW_BYTES / payload))
   await Promise.all(nodes.map(async n => { n.send({ type: 'reset', latency: false, every: PROGRESS_EVERY }); n.received = 0 }))
   // a report round trip makes sure every node has applied the reset
   const before = await Promise.all(nodes.map(async n => n.report()))
@@ -211,7 +218,7 @@ async function throughput (nodes: NodeProcess[], path: 'pubsub' | 'cast', send: 
   let sent = 0
   while (performance.now() < end && sent < config.maxMessages) {
     const slowest = Math.min(...nodes.map(n => n.received))
-    const room = Math.min(config.window - (sent - slowest), CHUNK, config.maxMessages - sent)
+    const room = Math.min(window - (sent - slowest), CHUNK, config.maxMessages - sent)
     if (room <= 0) {
       await nextProgress(nodes, path)
       continue
@@ -298,11 +305,11 @@ async function runTransport (transport: Transport, config: Config, log: (line: s
             for (const n of subs) publisher.cast(n.nodeId, 'sink.take', data)
           }
           if (config.warmup > 0) {
-            await throughput(subs, 'pubsub', publish, config, config.warmup / 2)
-            await throughput(subs, 'cast', cast, config, config.warmup / 2)
+            await throughput(subs, 'pubsub', publish, config, payload, config.warmup / 2)
+            await throughput(subs, 'cast', cast, config, payload, config.warmup / 2)
           }
-          row.pubsub = await throughput(subs, 'pubsub', publish, config, config.seconds)
-          row.cast = await throughput(subs, 'cast', cast, config, config.seconds)
+          row.pubsub = await throughput(subs, 'pubsub', publish, config, payload, config.seconds)
+          row.cast = await throughput(subs, 'cast', cast, config, payload, config.seconds)
           row.latency = await latency(subs, publish, cast, config)
           log(`  ${transport} 1 → ${count} @ ${formatBytes(payload)}: pub/sub ${formatRate(row.pubsub.deliveriesPerSecond)}/s, cast ${formatRate(row.cast.deliveriesPerSecond)}/s; ` +
             `p50 ${formatUs(row.latency?.pubsub.p50)} µs (cast ${formatUs(row.latency?.cast.p50)} µs)`)

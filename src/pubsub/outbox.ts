@@ -1,5 +1,6 @@
 import { BadRequestError, errorFromWire, type MeshError, OverloadedError } from '../errors.js'
 import type { PubsubCounters } from '../stats.js'
+import { Deque } from '../util/deque.js'
 import { BATCH_HEADER, type BatchEntry, encodeBatch, entrySize, MAX_ENTRY_SUBS } from './batch.js'
 
 /** Told how one message fared at one node (for publishes that asked for acknowledgements). */
@@ -10,15 +11,17 @@ export interface OutboxInit {
   epoch: () => number
   counters: PubsubCounters
   /**
-   * Sends a batch to `node`: as a cast when no message in it asks for an acknowledgement (resolves
-   * once handed to the node's link), else as a call resolving to the acknowledgement failures.
+   * Sends a batch to `node` as a call; it resolves once the node has taken the batch, to the
+   * acknowledgement failures when a message in it asked for acknowledgements.
    */
-  send: (node: string, batch: Uint8Array, ack: boolean) => Promise<unknown>
+  send: (node: string, batch: Uint8Array) => Promise<unknown>
   /** A batch to `node` could not be delivered: its route failed. */
   onFailed: (node: string, err: unknown) => void
   /** A batch is sent as soon as it reaches this many bytes (one larger message still goes alone). */
   maxBatchBytes: number
-  /** Bytes of batches to one node that may wait to be written; a batch beyond it is dropped, counted. */
+  /** Messages, and bytes, of batches sent to one node and not yet taken; more wait (one batch always goes). */
+  maxInflight: { messages: number, bytes: number }
+  /** Bytes of batches to one node that may wait; a batch beyond it is dropped, counted. */
   maxPendingBytes: number
 }
 
@@ -35,8 +38,13 @@ class NodeBatch {
 interface NodeOutbox {
   readonly node: string
   readonly epoch: number
+  /** The batch being filled this tick. */
   batch: NodeBatch
-  /** Bytes handed to the node's link and not yet written. */
+  /** Messages and bytes of the batches sent and not yet taken by the node. */
+  inflightMessages: number
+  inflightBytes: number
+  /** Encoded batches waiting for the window, and their bytes. */
+  readonly waiting: Deque<{ batch: NodeBatch, bytes: Uint8Array }>
   pending: number
 }
 
@@ -45,9 +53,15 @@ const utf8 = new TextEncoder()
 /**
  * Batches a publisher's messages per subscriber node: everything published to one node within one
  * tick (up to `maxBatchBytes`) travels as one DELIVER batch, so a burst of publishes costs one frame
- * per node instead of one per message. Each node's unwritten batches are bounded
- * (`maxPendingBytes`): a stalled or slow node loses messages (counted, and a gap in its `seq`)
- * instead of slowing the publisher or the other nodes.
+ * per node instead of one per message.
+ *
+ * At most `maxInflight` messages (and bytes) per node are on their way, in batches sent as calls
+ * (the answer says the node has taken the batch). This bounds how far the stream pool can reorder
+ * them (it spreads frames over up to four streams; unbounded, a subscriber saw more than 4,096
+ * messages overtake a gap within 12 ms), and so the subscriber's reorder window (registry.ts) must
+ * be larger. Batches beyond it wait, at most
+ * `maxPendingBytes` per node: a stalled or slow node loses messages (counted, and a gap in its
+ * `seq`) instead of slowing the publisher or the other nodes.
  */
 export class Outbox {
   readonly #init: OutboxInit
@@ -62,7 +76,7 @@ export class Outbox {
   /** Adds a message for `node`'s subscriptions (`subs`: id, seq pairs). */
   add (node: string, topic: string, subs: number[], data: Uint8Array, ack?: AckCallback): void {
     let box = this.#nodes.get(node)
-    if (box === undefined) this.#nodes.set(node, box = { node, epoch: this.#init.epoch(), batch: new NodeBatch(), pending: 0 })
+    if (box === undefined) this.#nodes.set(node, box = { node, epoch: this.#init.epoch(), batch: new NodeBatch(), inflightMessages: 0, inflightBytes: 0, waiting: new Deque(), pending: 0 })
     for (let i = 0; i < subs.length; i += 2 * MAX_ENTRY_SUBS) {
       this.#addEntry(box, topic, subs.length <= 2 * MAX_ENTRY_SUBS ? subs : subs.slice(i, i + 2 * MAX_ENTRY_SUBS), data, ack)
     }
@@ -116,27 +130,59 @@ export class Outbox {
     tick?.resolve()
   }
 
+  /** Encodes the node's current batch and sends it, or queues it behind the window, or drops it. */
   #dispatch (box: NodeOutbox): void {
     const batch = box.batch
     box.batch = new NodeBatch()
-    const counters = this.#init.counters
-    if (box.pending > 0 && box.pending + batch.size > this.#init.maxPendingBytes) {
-      counters.sendDropped += batch.entries.length
-      answerAll(batch, box.node, new OverloadedError(`more than ${this.#init.maxPendingBytes} bytes of messages wait to be written to ${box.node}`))
+    const fits = this.#fits(box, batch)
+    if (!fits && box.pending + batch.size > this.#init.maxPendingBytes) {
+      this.#init.counters.sendDropped += batch.entries.length
+      answerAll(batch, box.node, new OverloadedError(`more than ${this.#init.maxPendingBytes} bytes of messages wait to be sent to ${box.node}`, { node: box.node }))
       return
     }
     const bytes = encodeBatch(box.epoch, batch.topicBytes, batch.entries, batch.size)
+    if (fits) {
+      this.#send(box, batch, bytes)
+      return
+    }
+    box.waiting.push({ batch, bytes })
     box.pending += bytes.byteLength
+  }
+
+  /** True when `batch` may go now: nothing waits before it and it fits the window (or nothing is in flight). */
+  #fits (box: NodeOutbox, batch: NodeBatch): boolean {
+    if (box.inflightMessages === 0) return true
+    const max = this.#init.maxInflight
+    return box.waiting.length === 0 && box.inflightMessages + batch.entries.length <= max.messages && box.inflightBytes + batch.size <= max.bytes
+  }
+
+  #send (box: NodeOutbox, batch: NodeBatch, bytes: Uint8Array): void {
+    const counters = this.#init.counters
+    box.inflightMessages += batch.entries.length
+    box.inflightBytes += batch.size
     counters.batches++
-    this.#init.send(box.node, bytes, batch.ack).then((reply) => {
-      box.pending -= bytes.byteLength
+    this.#init.send(box.node, bytes).then((reply) => {
       if (batch.ack && !answerAcks(batch, box.node, reply)) counters.badInput++
+      this.#next(box, batch)
     }, (err: unknown) => {
-      box.pending -= bytes.byteLength
       counters.sendDropped += batch.entries.length
       answerAll(batch, box.node, err as MeshError)
+      this.#next(box, batch)
       this.#init.onFailed(box.node, err)
     })
+  }
+
+  /** A batch was answered: the waiting ones that now fit go. */
+  #next (box: NodeOutbox, answered: NodeBatch): void {
+    box.inflightMessages -= answered.entries.length
+    box.inflightBytes -= answered.size
+    for (let next = box.waiting.peek(); next !== undefined; next = box.waiting.peek()) {
+      const max = this.#init.maxInflight
+      if (box.inflightMessages > 0 && (box.inflightMessages + next.batch.entries.length > max.messages || box.inflightBytes + next.batch.size > max.bytes)) return
+      box.waiting.shift()
+      box.pending -= next.bytes.byteLength
+      this.#send(box, next.batch, next.bytes)
+    }
   }
 }
 

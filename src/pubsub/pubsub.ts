@@ -43,7 +43,13 @@ export const PUBSUB_LIMITS = {
   proxyGateways: 2,
   /** A batch is sent as soon as it holds this many bytes. */
   maxBatchBytes: 16 * 1024,
-  /** Bytes of batches to one subscriber node that may wait to be written before more are dropped. */
+  /**
+   * Messages and bytes on their way to one subscriber node (not yet taken by it); more wait. Half
+   * the subscriber's reorder window (REORDER_WINDOW, 4,096), so reordering by the stream pool never
+   * overflows it; 1 MiB keeps 1 KiB messages flowing at one round trip per MiB.
+   */
+  maxInflight: { messages: 2048, bytes: 1024 * 1024 },
+  /** Bytes of batches to one subscriber node that may wait for those before more are dropped. */
   maxPendingBytes: 8 * 1024 * 1024,
   /** Subscriber nodes a publisher keeps in its directory. */
   maxNodes: 10_000,
@@ -166,8 +172,9 @@ export class PubSub {
       epoch: () => randomInt(MAX_U48),
       counters,
       maxBatchBytes: PUBSUB_LIMITS.maxBatchBytes,
+      maxInflight: PUBSUB_LIMITS.maxInflight,
       maxPendingBytes: PUBSUB_LIMITS.maxPendingBytes,
-      send: async (node, batch, ack) => init.send(node, `${PUBSUB_ACTOR}.deliver`, batch, !ack, init.timeout),
+      send: async (node, batch) => init.send(node, `${PUBSUB_ACTOR}.deliver`, batch, false, init.timeout),
       onFailed: (node, err) => { this.#routeFailed(node, err) }
     })
     this.#refresh = setInterval(() => { void this.#refreshAll() }, PUBSUB_LIMITS.refreshInterval).unref()
