@@ -74,7 +74,7 @@ describe('the code blocks in README.md and docs/', () => {
         if (problem !== undefined) wrong.push(`${block.file}:${block.line}: ${words.join(' ')}: ${problem}`)
       }
     }
-    expect(wrong).toEqual([])
+    expect(wrong, 'a command line in the docs does not parse').toEqual([])
   })
 
   it('json blocks parse', () => {
@@ -126,7 +126,7 @@ describe('the code blocks in README.md and docs/', () => {
         const b = ts[names.indexOf(name)]
         return b === undefined ? _m : `${b.file}:${b.line + Number(line)}`
       })
-      expect(report).toBe('')
+      expect(report, 'a ts block in the docs does not compile: fix it, or mark a fragment with <!-- not-checked --> on the line before').toBe('')
       expect(code).toBe(0)
     }, 120_000)
   })
