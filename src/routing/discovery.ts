@@ -54,7 +54,10 @@ export class RouteDiscovery {
     if (isConnected(destination)) return { path: [destination], explored: [] }
     const known = table.get(destination)
     if (known !== undefined && known.length - 1 <= budget && !known.some(n => request.explored.includes(n))) {
-      return { path: known.slice(1), explored: [] }
+      // only while its first hop is still connected: a route through a lost neighbour is dead, and
+      // only the origin of a failed call forgets it
+      if (isConnected(known[1])) return { path: known.slice(1), explored: [] }
+      table.delete(destination)
     }
     const explored = new Set(request.explored)
     explored.add(self)
