@@ -68,6 +68,8 @@ export class Outbox {
   readonly #nodes = new Map<string, NodeOutbox>()
   #dirty: NodeOutbox[] = []
   #tick: { promise: Promise<void>, resolve: () => void } | undefined
+  #lastTopic = ''
+  #lastTopicBytes = new Uint8Array(0)
 
   constructor (init: OutboxInit) {
     this.#init = init
@@ -95,8 +97,8 @@ export class Outbox {
   #addEntry (box: NodeOutbox, topic: string, subs: number[], data: Uint8Array, ack: AckCallback | undefined): void {
     let batch = box.batch
     let topicIndex = batch.topicIndex.get(topic)
-    const topicCost = topicIndex === undefined ? 2 + utf8.encode(topic).byteLength : 0
-    const cost = entrySize(subs.length / 2, data.byteLength) + topicCost
+    const topicBytes = topicIndex === undefined ? this.#topicBytes(topic) : undefined
+    const cost = entrySize(subs.length / 2, data.byteLength) + (topicBytes === undefined ? 0 : 2 + topicBytes.byteLength)
     if (batch.entries.length > 0 && batch.size + cost > this.#init.maxBatchBytes) {
       this.#dispatch(box)
       batch = box.batch
@@ -106,7 +108,7 @@ export class Outbox {
     if (topicIndex === undefined) {
       topicIndex = batch.topicBytes.length
       batch.topicIndex.set(topic, topicIndex)
-      batch.topicBytes.push(utf8.encode(topic))
+      batch.topicBytes.push(topicBytes ?? this.#topicBytes(topic))
       batch.size += 2 + batch.topicBytes[topicIndex].byteLength
     }
     batch.entries.push({ topic: topicIndex, ack: ack !== undefined, subs, data })
@@ -119,6 +121,15 @@ export class Outbox {
       this.#tick = { promise, resolve }
       queueMicrotask(this.#flush)
     }
+  }
+
+  /** A topic's UTF-8, remembered for the last topic (most batches carry the topic of the one before). */
+  #topicBytes (topic: string): Uint8Array {
+    if (topic !== this.#lastTopic) {
+      this.#lastTopic = topic
+      this.#lastTopicBytes = utf8.encode(topic)
+    }
+    return this.#lastTopicBytes
   }
 
   #flush = (): void => {

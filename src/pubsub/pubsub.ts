@@ -42,7 +42,7 @@ export const PUBSUB_LIMITS = {
   /** Gateways an outbound-only subscriber registers with. */
   proxyGateways: 2,
   /** A batch is sent as soon as it holds this many bytes. */
-  maxBatchBytes: 16 * 1024,
+  maxBatchBytes: 64 * 1024,
   /**
    * Messages and bytes on their way to one subscriber node (not yet taken by it); more wait. Half
    * the subscriber's reorder window (REORDER_WINDOW, 4,096), so reordering by the stream pool never
