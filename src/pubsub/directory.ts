@@ -24,17 +24,9 @@ export interface Routes {
 
 /** Distinct topics whose routes are cached (the cache is cleared when full or when the directory changes). */
 const MAX_CACHED_TOPICS = 4096
-/** Sequences of removed subscriptions one node's entry remembers (oldest forgotten first). */
-const MAX_RETIRED = 10_000
-
 interface NodeEntry {
   /** discovery key → subscriptions */
   readonly keys: Map<string, RemoteSub[]>
-  /**
-   * The last seq sent to subscriptions removed from the node, so one announced again (an update
-   * overtaken by an older one) continues its sequence instead of restarting it.
-   */
-  readonly retired: Map<number, number>
   /** discovery key → version of the announcement applied last */
   readonly versions: Map<string, number>
 }
@@ -51,43 +43,30 @@ export class Directory {
   readonly #byKey = new Map<string, Set<string>>()
   readonly #routes = new Map<string, Routes>()
 
-  /** Nodes known (with subscriptions, or remembered sequences). */
+  /** Nodes with subscriptions. */
   get size (): number { return this.#nodes.size }
 
   has (node: string): boolean { return this.#nodes.has(node) }
 
   /**
-   * Applies `node`'s announcement under `key` (already checked) unless an equal or newer one was
-   * applied. A subscription it already had keeps its sequence; an empty list removes the node from
-   * the key. False when the announcement was older than the one applied.
+   * Applies `node`'s announcement under `key` (already checked) unless a newer one was applied. A
+   * subscription it already had keeps its sequence; an empty list removes the node from the key, and
+   * a node left without subscriptions is forgotten (a subscription is never announced again once
+   * closed: subscribe picks a new id). False when the announcement was older than the one applied.
    */
   set (node: string, key: string, { subs: entries, v }: Announcement): boolean {
     let entry = this.#nodes.get(node)
     if (v < (entry?.versions.get(key) ?? -1)) return false
-    if (entry === undefined) this.#nodes.set(node, entry = { keys: new Map(), retired: new Map(), versions: new Map() })
-    entry.versions.set(key, v)
-    const before = entry.keys.get(key) ?? []
+    const before = entry?.keys.get(key) ?? []
     if (entries.length === 0 && before.length === 0) return true
-    const subs: RemoteSub[] = []
-    for (const [id, source] of entries) {
-      const known = before.find(s => s.id === id && s.pattern.source === source)
-      if (known !== undefined) {
-        subs.push(known)
-        continue
-      }
-      const seq = entry.retired.get(id) ?? 0
-      entry.retired.delete(id)
-      subs.push({ id, pattern: compilePattern(source), seq })
-    }
-    for (const old of before) {
-      if (subs.includes(old)) continue
-      entry.retired.set(old.id, old.seq)
-      if (entry.retired.size > MAX_RETIRED) entry.retired.delete(entry.retired.keys().next().value as number)
-    }
+    if (entry === undefined) this.#nodes.set(node, entry = { keys: new Map(), versions: new Map() })
+    entry.versions.set(key, v)
+    const subs = entries.map(([id, source]) => before.find(s => s.id === id && s.pattern.source === source) ?? { id, pattern: compilePattern(source), seq: 0 })
     this.#routes.clear()
     if (subs.length === 0) {
       entry.keys.delete(key)
       this.#unindex(key, node)
+      if (entry.keys.size === 0) this.#nodes.delete(node)
       return true
     }
     entry.keys.set(key, subs)

@@ -14,7 +14,7 @@ import { Directory, type Routes } from './directory.js'
 import { TopicRecords, type TopicRecordsInit } from './discovery.js'
 import { type AckCallback, Outbox } from './outbox.js'
 import { ProxyTable } from './proxies.js'
-import { Registry } from './registry.js'
+import { type Announcement, Registry } from './registry.js'
 import { Inbox, type SubscribeOptions, Subscription, subscriptionSettings } from './subscription.js'
 import { checkTopic, compilePattern, KEY_ANY, topicKey } from './topic.js'
 
@@ -356,8 +356,14 @@ export class PubSub {
     for (const [subscriber, subs, v] of answer.nodes) {
       if (subscriber === this.#init.self || this.#stopped) continue
       if (!this.#directory.has(subscriber) && this.#directory.size >= PUBSUB_LIMITS.maxNodes) break
-      this.#directory.set(subscriber, key, { subs, v })
+      this.#learn(subscriber, key, { subs, v })
     }
+  }
+
+  /** Applies another node's announcement; a node left without subscriptions starts a new session next time. */
+  #learn (node: string, key: string, announcement: Announcement): void {
+    this.#directory.set(node, key, announcement)
+    if (!this.#directory.has(node)) this.#outbox.forget(node)
   }
 
   /** Announces this node's subscriptions under `key`; resolves (never rejects) when done. */
@@ -516,7 +522,7 @@ export class PubSub {
     if (!this.#directory.has(ctx.caller) && this.#directory.size >= PUBSUB_LIMITS.maxNodes) {
       throw new OverloadedError(`${this.#init.self} already knows ${PUBSUB_LIMITS.maxNodes} subscriber nodes`)
     }
-    this.#directory.set(ctx.caller, key, { subs, v })
+    this.#learn(ctx.caller, key, { subs, v })
     return true
   }
 
