@@ -380,7 +380,7 @@ export class PubSub {
     const known = this.#subscribed.get(key)
     if (known === undefined) return
     const tell = all ? new Set([...known, ...found]) : found.filter(n => !known.has(n))
-    for (const node of tell) known.add(node)
+    for (const node of tell) this.#knowPublisher(known, node)
     await Promise.all([...tell].map(async node => this.#tell(node, key)))
   }
 
@@ -459,11 +459,16 @@ export class PubSub {
     }
   }
 
+  /** Remembers a publisher under a key, up to `maxNodes` of them (beyond, it is not told of changes; its messages to a closed subscription still get it corrected). */
+  #knowPublisher (known: Set<string>, node: string): void {
+    if (known.size < PUBSUB_LIMITS.maxNodes) known.add(node)
+  }
+
   /** The first message from a publisher to a subscription under `key`: remember it (to tell it of changes) and greet it directly. */
   #learnPublisher (publisher: string, key: string): void {
     const known = this.#subscribed.get(key)
     if (known === undefined || known.has(publisher) || publisher === this.#init.self) return
-    known.add(publisher)
+    this.#knowPublisher(known, publisher)
     // Calling it opens a direct connection where one is possible (an outbound-only subscriber dials
     // out), so its later batches need not travel through gateways.
     void this.#tell(publisher, key)
@@ -511,7 +516,8 @@ export class PubSub {
     if (own.subs.length > 0) {
       nodes.unshift([this.#init.self, own.subs, own.v])
       // the asker publishes under the key: tell it when these change
-      this.#subscribed.get(key)?.add(ctx.caller)
+      const known = this.#subscribed.get(key)
+      if (known !== undefined) this.#knowPublisher(known, ctx.caller)
     }
     return { nodes }
   }

@@ -119,8 +119,14 @@ export class Registry {
     const key = local.inbox.pattern.key
     const set = this.#byKey.get(key)
     set?.delete(local)
-    if (set?.size === 0) this.#byKey.delete(key)
-    this.#versions.set(key, ++this.#clock)
+    this.#clock++
+    if (set?.size === 0) {
+      this.#byKey.delete(key)
+      // an empty key announces the clock's value, which is no older than this removal
+      this.#versions.delete(key)
+    } else {
+      this.#versions.set(key, this.#clock)
+    }
     for (const stream of local.streams.values()) {
       this.#holding.delete(stream)
       for (const held of stream.seq.drain()) held.acks?.settle(held.index, ErrorCode.CLOSED)
