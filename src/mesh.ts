@@ -212,7 +212,7 @@ export class Mesh {
       maxFrameSize: config.maxFrameSize,
       routing: libp2p.contentRouting,
       shutdown: this.#shutdown.signal,
-      send: async (nodeId, method, args, oneWay, timeout) => this.#dispatch(nodeId, method, args, { timeout }, oneWay).promise,
+      call: async (nodeId, method, args, timeout) => this.call(nodeId, method, args, { timeout }),
       connected: () => this.#libp2p.getPeers().map(p => p.toString())
     })
     this.#gateway.register(PUBSUB_ACTOR, this.#pubsub.handlers, { concurrency: 4096, mailbox: 65_536 }, true)

@@ -218,7 +218,8 @@ function answerAcks (batch: NodeBatch, node: string, reply: unknown): boolean {
   return true
 }
 
-function ackError (code: string, node: string): MeshError {
+/** The error an acknowledgement failure with `code` from `node` becomes. */
+export function ackError (code: string, node: string): MeshError {
   const message = code === 'MESH_ERR_OVERLOADED' ? `a subscription on ${node} is full` : `${node} did not deliver the message (${code})`
   return errorFromWire({ code, message, node, handler: false })
 }

@@ -6,13 +6,13 @@ import { AbortedError, ClosedError, ErrorCode, type MeshError, OverloadedError, 
 import { callTimeout } from '../options.js'
 import type { PubsubCounters } from '../stats.js'
 import { encodePayload } from '../wire/payload.js'
-import { type Batch, BATCH_HEADER, decodeBatch, ENTRY_SUB, entrySize, MAX_U48 } from './batch.js'
+import { type Batch, BATCH_HEADER, decodeBatch, entrySize, MAX_ENTRY_SUBS, MAX_U48 } from './batch.js'
 import {
   checkProxyRequest, checkSubscriptionsAnswer, checkSubscriptionsRequest, checkUpdateRequest, type SubscriptionsAnswer
 } from './control.js'
 import { Directory, type Routes } from './directory.js'
 import { TopicRecords, type TopicRecordsInit } from './discovery.js'
-import { type AckCallback, Outbox } from './outbox.js'
+import { type AckCallback, ackError, Outbox } from './outbox.js'
 import { ProxyTable } from './proxies.js'
 import { type Announcement, Registry } from './registry.js'
 import { Inbox, type SubscribeOptions, Subscription, subscriptionSettings } from './subscription.js'
@@ -92,8 +92,8 @@ export interface PubSubInit {
   routing: TopicRecordsInit['routing']
   /** Aborted when the mesh stops. */
   shutdown: AbortSignal
-  /** Calls (or casts, resolving once handed to the link) a method on another node. */
-  send: (node: string, method: string, args: unknown, oneWay: boolean, timeout: number) => Promise<unknown>
+  /** Calls a method on another node (`mesh.call`). */
+  call: (node: string, method: string, args: unknown, timeout: number) => Promise<unknown>
   /** Nodes this one has a connection to (an outbound-only node's gateways). */
   connected: () => string[]
 }
@@ -174,7 +174,7 @@ export class PubSub {
       maxBatchBytes: PUBSUB_LIMITS.maxBatchBytes,
       maxInflight: PUBSUB_LIMITS.maxInflight,
       maxPendingBytes: PUBSUB_LIMITS.maxPendingBytes,
-      send: async (node, batch) => init.send(node, `${PUBSUB_ACTOR}.deliver`, batch, false, init.timeout),
+      send: async (node, batch) => init.call(node, `${PUBSUB_ACTOR}.deliver`, batch, init.timeout),
       onFailed: (node, err) => { this.#routeFailed(node, err) }
     })
     this.#refresh = setInterval(() => { void this.#refreshAll() }, PUBSUB_LIMITS.refreshInterval).unref()
@@ -232,7 +232,7 @@ export class PubSub {
         if (signal?.aborted === true) throw new AbortedError('the publish was aborted before it started')
       }
       bytes = encodePayload(data)
-      const size = BATCH_HEADER + 2 + topic.length * 3 + entrySize(1, bytes.byteLength) + ENTRY_SUB + FRAME_SLACK
+      const size = BATCH_HEADER + 2 + topic.length * 3 + entrySize(MAX_ENTRY_SUBS, bytes.byteLength) + FRAME_SLACK
       if (size > this.#init.maxFrameSize) throw new TooLargeError(`a message of ${bytes.byteLength} bytes does not fit in a frame of ${this.#init.maxFrameSize} bytes`)
     } catch (err) {
       const code = (err as MeshError).code
@@ -293,14 +293,12 @@ export class PubSub {
     const failures = this.#registry.deliver(this.#init.self, batch)
     this.#sweepWhileHolding()
     if (ack === undefined || failures === undefined) return
-    void failures.then((f) => {
-      ack(this.#init.self, f.length === 0 ? undefined : new OverloadedError(`a subscription on ${this.#init.self} did not take the message (${f[0][1]})`))
-    })
+    void failures.then((f) => { ack(this.#init.self, f.length === 0 ? undefined : ackError(f[0][1], this.#init.self)) })
   }
 
   /**
-   * Undefined when this node knows the subscribers under `key` and under `*` already; else a promise
-   * that resolves once the first lookup of each is done (bounded by the lookup and control timeouts).
+   * Undefined when this node knows the subscribers under the topic's key and under `*` already; else
+   * a promise that resolves once the first discovery of each is done (bounded, see #discover).
    */
   #discovering (topic: string): Promise<void> | undefined {
     let keys = this.#topicKeys
@@ -435,7 +433,7 @@ export class PubSub {
     const deadline = performance.now() + timeout
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#init.send(node, `${PUBSUB_ACTOR}.${method}`, args, false, Math.max(1, Math.ceil(deadline - performance.now())))
+        return await this.#init.call(node, `${PUBSUB_ACTOR}.${method}`, args, Math.max(1, Math.ceil(deadline - performance.now())))
       } catch (err) {
         if (attempt === 3 || (err as MeshError).retryable !== true || deadline - performance.now() < 1 || this.#stopped) throw err
       }
