@@ -1,6 +1,6 @@
 /**
  * The DELIVER batch: the messages one publisher sends one subscriber node in one tick, carried as the
- * argument (bytes) of a `_pubsub.deliver` cast, or call when a message asks for an acknowledgement.
+ * argument (bytes) of a `_pubsub.deliver` call.
  * Pure: no I/O. Every integer is big-endian; see docs/pubsub.md.
  *
  * ```
