@@ -78,7 +78,7 @@ export class TopicRecords {
     } catch (err) {
       if (!signal.aborted) log('lookup of %s/%s ended: %s', kind, key, (err as Error).message)
     }
-    log('%s found %s/%s at %s', this.#init.self.slice(-4), kind, key, [...found].map(id => id.slice(-4)).join(' '))
+    log('lookup of %s/%s found %d providers', kind, key, found.size)
     return [...found]
   }
 
