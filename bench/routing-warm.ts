@@ -61,6 +61,7 @@ export async function runWarm (mesh: Mesh, peer: string, tableSize: number): Pro
     counters: createCounters(),
     connectDirect: async () => { throw new Error('the warm benchmark only resolves known destinations') },
     gateways: async () => { throw new Error('the warm benchmark only resolves known destinations') },
+    hasRoom: () => false,
     negativeTtl: 2_000
   })
   // Mesh.#dispatch's check for a direct destination: `pools.get(nodeId)` then `pool.streams > 0`.

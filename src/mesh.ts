@@ -158,6 +158,7 @@ export class Mesh {
       counters: this.#counters,
       connectDirect: async (nodeId) => { await this.#directLink(nodeId) },
       gateways: async (nodeId, deadline) => this.#lookupGateways(nodeId, deadline),
+      hasRoom: () => this.#hasRoom(),
       negativeTtl: NEGATIVE_TTL
     })
     this.#neighbours = new NeighbourManager({

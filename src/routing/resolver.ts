@@ -12,6 +12,11 @@ export interface ResolverInit {
   connectDirect: (nodeId: string) => Promise<void>
   /** The gateways an outbound-only node advertises in the DHT (none when it has no record). */
   gateways: (nodeId: string, deadline: number) => Promise<string[]>
+  /**
+   * Whether this node may open another connection. A DHT lookup dials the peers it asks: at the
+   * connection limit the gateway record is not looked up, and discovery asks the neighbours.
+   */
+  hasRoom: () => boolean
   /** How long a destination nobody could find is answered UNREACHABLE without searching again (ms). */
   negativeTtl: number
 }
@@ -61,7 +66,7 @@ export class Resolver {
       await this.#init.connectDirect(destination)
       return [self, destination]
     } catch {}
-    const gateways = budget >= 2 ? await this.#init.gateways(destination, deadline).catch(() => []) : []
+    const gateways = budget >= 2 && this.#init.hasRoom() ? await this.#init.gateways(destination, deadline).catch(() => []) : []
     for (const gateway of gateways) {
       if (gateway === self || gateway === destination) continue
       try {

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest'
+import type { RouteDiscovery } from '../../src/routing/discovery.js'
+import { Resolver } from '../../src/routing/resolver.js'
+import { RouteTable } from '../../src/routing/route-table.js'
+import { createCounters } from '../../src/stats.js'
+
+function resolver (room: boolean, asked: string[]): Resolver {
+  return new Resolver({
+    self: 'S',
+    table: new RouteTable(100, 60_000),
+    discovery: { find: async () => { asked.push('discovery'); return { path: ['N', 'D'], explored: [] } } } as unknown as RouteDiscovery,
+    counters: createCounters(),
+    connectDirect: async (id) => { if (id !== 'G') throw new Error(`${id} cannot be dialled`) },
+    gateways: async () => { asked.push('gateways'); return ['G'] },
+    hasRoom: () => room,
+    negativeTtl: 1_000
+  })
+}
+
+describe('Resolver', () => {
+  it('routes through a gateway the destination advertises when a direct dial fails', async () => {
+    const asked: string[] = []
+    expect(await resolver(true, asked).resolve('D', 8, performance.now() + 1_000)).toEqual(['S', 'G', 'D'])
+    expect(asked).toEqual(['gateways'])
+  })
+
+  it('at its connection limit skips the DHT lookup of gateway records and asks its neighbours', async () => {
+    const asked: string[] = []
+    expect(await resolver(false, asked).resolve('D', 8, performance.now() + 1_000)).toEqual(['S', 'N', 'D'])
+    expect(asked).toEqual(['discovery'])
+  })
+})
