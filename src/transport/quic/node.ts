@@ -32,7 +32,7 @@ export async function createQuicNode (config: MeshConfig, privateKey: PrivateKey
     ipv6: config.listen.some(a => a.startsWith('/ip6/'))
   }
   const outboundOnly = config.reachability === 'outbound-only'
-  return createLibp2p({
+  const node = await createLibp2p({
     privateKey,
     addresses: { listen: outboundOnly ? [] : config.listen },
     transports: [quic(quicOptions)],
@@ -55,5 +55,20 @@ export async function createQuicNode (config: MeshConfig, privateKey: PrivateKey
         ...records
       })
     }
-  }) as Promise<MeshLibp2p>
+  }) as MeshLibp2p
+  await storeOwnAddresses(node)
+  return node
+}
+
+/**
+ * Writes the node's listen addresses to its own peer store entry at once. libp2p does it a second
+ * after the transports start listening (debounced), and kad-dht answers a provider lookup with each
+ * provider's addresses from the peer store, leaving out providers without any: during that second a
+ * node left itself out of its answers, so a record it provided (a gateway's pub/sub `sub` record,
+ * docs/pubsub.md) was not found by a lookup that asked it.
+ */
+async function storeOwnAddresses (node: Libp2p): Promise<void> {
+  const self = `/p2p/${node.peerId.toString()}`
+  const multiaddrs = node.getMultiaddrs().map(ma => ma.toString().endsWith(self) ? ma.decapsulate(self) : ma)
+  if (multiaddrs.length > 0) await node.peerStore.patch(node.peerId, { multiaddrs })
 }
