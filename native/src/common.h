@@ -10,6 +10,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
+#include <string>
 
 namespace kadmesh {
 
@@ -61,6 +63,90 @@ uv_loop_t* EventLoop(Napi::Env env);
 // process 'uncaughtException' (the TS wrappers catch their own errors; this is a last resort).
 void CallFromLoop(Napi::Env env, Napi::Object recv, Napi::Function fn,
                   const std::initializer_list<napi_value>& args, napi_async_context context);
+
+// Base of the native classes, in place of Napi::ObjectWrap: raw napi_define_class callbacks and
+// napi_wrap, every status checked. ObjectWrap's constructor wrapper cannot survive a worker that
+// terminates mid-construction: its napi_wrap fails, the failure is swallowed, and a later Ref()
+// on the never-initialised reference (null env) reaches node-addon-api's fatal error path.
+//
+// `new` runs `bool T::Open(info)` on a default-constructed T: false means "exception pending" and
+// the object is deleted. Only an opened object is wrapped, so a failure at any step deletes it
+// (closing what it opened) and never leaves a wrap pointing at freed memory.
+template <typename T>
+class Wrapped {
+ public:
+  using Method = Napi::Value (T::*)(const Napi::CallbackInfo&);
+
+  static Napi::Function Define(Napi::Env env, const char* name, std::initializer_list<napi_property_descriptor> props) {
+    napi_value cls = nullptr;
+    napi_define_class(env, name, NAPI_AUTO_LENGTH, &Construct, nullptr, props.size(), props.begin(), &cls);
+    return Napi::Function(env, cls);
+  }
+  template <Method M>
+  static napi_property_descriptor InstanceMethod(const char* name) {
+    return {name, nullptr, &Call<M>, nullptr, nullptr, nullptr, napi_default, nullptr};
+  }
+  template <Method M>
+  static napi_property_descriptor InstanceAccessor(const char* name) {
+    return {name, nullptr, nullptr, &Call<M>, nullptr, nullptr, napi_default, nullptr};
+  }
+
+  Napi::Env Env() const { return Napi::Env(env_); }
+  Napi::Object Value() const {
+    napi_value value = nullptr;
+    napi_get_reference_value(env_, ref_, &value);
+    return Napi::Object(env_, value);
+  }
+
+ protected:
+  Wrapped() = default;
+  ~Wrapped() {
+    if (ref_ != nullptr) napi_delete_reference(env_, ref_);
+  }
+  // From Open: once wrapped, the JS object is held strongly (never collected) until LetGo().
+  void KeepAlive() { keep_alive_ = true; }
+  void LetGo() {
+    uint32_t count = 0;
+    if (keep_alive_ && ref_ != nullptr) napi_reference_unref(env_, ref_, &count);
+    keep_alive_ = false;
+  }
+
+ private:
+  static napi_value Construct(napi_env env, napi_callback_info info) {
+    Napi::CallbackInfo args(env, info);
+    napi_value new_target = nullptr;
+    if (napi_get_new_target(env, info, &new_target) != napi_ok || new_target == nullptr) {
+      ThrowType(env, "use the factory function");
+      return nullptr;
+    }
+    T* self = new T();
+    self->env_ = env;
+    napi_ref ref = nullptr;
+    if (!self->Open(args) || napi_wrap(env, args.This(), self, &Finalize, nullptr, &ref) != napi_ok) {
+      delete self;
+      return nullptr;
+    }
+    self->ref_ = ref;
+    uint32_t count = 0;
+    if (self->keep_alive_ && napi_reference_ref(env, ref, &count) != napi_ok) self->keep_alive_ = false;
+    return args.This();
+  }
+  template <Method M>
+  static napi_value Call(napi_env env, napi_callback_info info) {
+    Napi::CallbackInfo args(env, info);
+    void* self = nullptr;
+    if (napi_unwrap(env, args.This(), &self) != napi_ok || self == nullptr) {
+      ThrowType(env, "Illegal invocation");
+      return nullptr;
+    }
+    return (static_cast<T*>(self)->*M)(args);
+  }
+  static void Finalize(napi_env, void* data, void*) { delete static_cast<T*>(data); }
+
+  napi_env env_ = nullptr;
+  napi_ref ref_ = nullptr;
+  bool keep_alive_ = false;
+};
 
 // A uv_poll handle in heap memory that frees itself in its close callback, so its owner can
 // close it at any time: from a finalizer, from JS, or from inside the poll callback itself.

@@ -9,7 +9,7 @@
 namespace kadmesh {
 
 Napi::Function Doorbell::Init(Napi::Env env) {
-  return DefineClass(env, "Doorbell", {
+  return Define(env, "Doorbell", {
     InstanceAccessor<&Doorbell::GetFd>("fd"),
     InstanceAccessor<&Doorbell::GetUid>("uid"),
     InstanceAccessor<&Doorbell::GetMode>("mode"),
@@ -24,35 +24,35 @@ Napi::Function Doorbell::Init(Napi::Env env) {
 
 // new Doorbell(path, create): create = mkfifo(path, 0600) (fails if it exists); both then open
 // O_RDWR|O_NONBLOCK|O_NOFOLLOW (Linux defines O_RDWR on a FIFO: it never blocks and never EPIPEs).
-Doorbell::Doorbell(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Doorbell>(info) {
+bool Doorbell::Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path;
-  if (!ArgString(info, 0, "path", &path)) return;
+  if (!ArgString(info, 0, "path", &path)) return false;
   bool create = ArgTrue(info, 1);
   if (create && mkfifo(path.c_str(), 0600) != 0) {
     ThrowErrno(env, "mkfifo", errno);
-    return;
+    return false;
   }
   int fd = open(path.c_str(), O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     int err = errno;
     if (create) unlink(path.c_str());
     ThrowErrno(env, "open", err);
-    return;
+    return false;
   }
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) {
     close(fd);
     if (create) unlink(path.c_str());
     ThrowType(env, "path is not a FIFO");
-    return;
+    return false;
   }
   if (create && fchmod(fd, 0600) == 0) st.st_mode = (st.st_mode & ~07777) | 0600;
   fd_ = fd;
   uid_ = st.st_uid;
   mode_ = st.st_mode & 07777;
-  Ref();
-  referenced_ = true;
+  KeepAlive();
+  return true;
 }
 
 Doorbell::~Doorbell() { CloseNow(); }
@@ -161,10 +161,7 @@ void Doorbell::OnReadable(void* owner, int status, int events) {
 // close(): stops watching, closes the fd. Idempotent. The FIFO file itself is unlinked by JS.
 Napi::Value Doorbell::Close(const Napi::CallbackInfo& info) {
   CloseNow();
-  if (referenced_) {
-    referenced_ = false;
-    Unref();
-  }
+  LetGo();
   return info.Env().Undefined();
 }
 

@@ -6,11 +6,13 @@ namespace kadmesh {
 // A FIFO opened O_RDWR|O_NONBLOCK by both processes of a ring pair. The producer writes one byte
 // when the consumer is marked asleep; the consumer's event loop watches the fd with uv_poll
 // (10.9 µs same-vCPU wake-up vs 26–28 µs for a native waiter thread, notes/native-fast-path.md).
-class Doorbell : public Napi::ObjectWrap<Doorbell> {
+class Doorbell : public Wrapped<Doorbell> {
  public:
   static Napi::Function Init(Napi::Env env);
-  explicit Doorbell(const Napi::CallbackInfo& info);
-  ~Doorbell() override;
+  Doorbell() = default;
+  ~Doorbell();
+  // The constructor (see Wrapped): false with a JS exception pending.
+  bool Open(const Napi::CallbackInfo& info);
 
  private:
   Napi::Value GetFd(const Napi::CallbackInfo& info);
@@ -31,7 +33,6 @@ class Doorbell : public Napi::ObjectWrap<Doorbell> {
   uint32_t uid_ = 0;
   uint32_t mode_ = 0;
   Poller* poller_ = nullptr;
-  bool referenced_ = false;
   Napi::FunctionReference on_ring_;
   std::unique_ptr<Napi::AsyncContext> async_;
 };

@@ -34,7 +34,7 @@ void Mapping::Release() {
 }
 
 Napi::Function ShmRegion::Init(Napi::Env env) {
-  return DefineClass(env, "ShmRegion", {
+  return Define(env, "ShmRegion", {
     InstanceAccessor<&ShmRegion::GetBuffer>("buffer"),
     InstanceAccessor<&ShmRegion::GetByteLength>("byteLength"),
     InstanceAccessor<&ShmRegion::GetUid>("uid"),
@@ -50,25 +50,25 @@ Napi::Function ShmRegion::Init(Napi::Env env) {
 // create: open(O_CREAT|O_EXCL|O_NOFOLLOW, 0600) + fchmod 0600 + ftruncate(byteLength).
 // open:   open(O_NOFOLLOW) an existing file; byteLength is ignored, the file's size is mapped.
 // Either way the fd is closed right after mmap; uid and mode come from fstat of that fd.
-ShmRegion::ShmRegion(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ShmRegion>(info) {
+bool ShmRegion::Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path;
-  if (!ArgString(info, 0, "path", &path)) return;
+  if (!ArgString(info, 0, "path", &path)) return false;
   if (!info[1].IsNumber()) {
     ThrowType(env, "byteLength must be a number");
-    return;
+    return false;
   }
   bool create = ArgTrue(info, 2);
   double requested = info[1].As<Napi::Number>().DoubleValue();
   if (create && !(requested >= 4096 && requested <= kMaxRegion && std::floor(requested) == requested)) {
     ThrowRange(env, "byteLength must be an integer in [4096, 1 GiB]");
-    return;
+    return false;
   }
   int flags = O_RDWR | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0);
   int fd = open(path.c_str(), flags, 0600);
   if (fd < 0) {
     ThrowErrno(env, "open", errno);
-    return;
+    return false;
   }
   const char* failed = nullptr;
   struct stat st;
@@ -78,13 +78,13 @@ ShmRegion::ShmRegion(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ShmRegio
   if (failed == nullptr && !S_ISREG(st.st_mode)) {
     close(fd);
     ThrowType(env, "path is not a regular file");
-    return;
+    return false;
   }
   if (failed == nullptr && !(st.st_size >= 4096 && static_cast<double>(st.st_size) <= kMaxRegion)) {
     close(fd);
     if (create) unlink(path.c_str());
     ThrowRange(env, "the file size must be in [4096, 1 GiB]");
-    return;
+    return false;
   }
   void* addr = MAP_FAILED;
   if (failed == nullptr) {
@@ -96,7 +96,7 @@ ShmRegion::ShmRegion(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ShmRegio
   if (failed != nullptr) {
     if (create) unlink(path.c_str());
     ThrowErrno(env, failed, err);
-    return;
+    return false;
   }
   byte_length_ = static_cast<size_t>(st.st_size);
   uid_ = st.st_uid;
@@ -111,12 +111,15 @@ ShmRegion::ShmRegion(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ShmRegio
       [](napi_env, void*, void* hint) { static_cast<Mapping*>(hint)->Release(); }, mapping_, &ab);
   if (status != napi_ok) {
     mapping_->refs = 1;
-    if (env.IsExceptionPending()) env.GetAndClearPendingException();
+    bool pending = false;
+    napi_value ignored = nullptr;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
     if (create) unlink(path.c_str());
     ThrowError(env, "cannot expose the mapping as an external ArrayBuffer (external buffers disallowed?)");
-    return;  // the destructor releases the last reference and unmaps
+    return false;  // the destructor releases the last reference and unmaps
   }
   buffer_ = Napi::Persistent(Napi::ArrayBuffer(env, ab));
+  return true;
 }
 
 ShmRegion::~ShmRegion() {

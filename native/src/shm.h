@@ -17,11 +17,13 @@ struct Mapping {
 
 // A file-backed MAP_SHARED region (a file under /dev/shm or a tmpdir fallback), plus futex
 // wait/wake on 32-bit words inside it.
-class ShmRegion : public Napi::ObjectWrap<ShmRegion> {
+class ShmRegion : public Wrapped<ShmRegion> {
  public:
   static Napi::Function Init(Napi::Env env);
-  explicit ShmRegion(const Napi::CallbackInfo& info);
-  ~ShmRegion() override;
+  ShmRegion() = default;
+  ~ShmRegion();
+  // The constructor (see Wrapped): false with a JS exception pending.
+  bool Open(const Napi::CallbackInfo& info);
 
  private:
   Napi::Value GetBuffer(const Napi::CallbackInfo& info);

@@ -94,7 +94,7 @@ bool OptU32(Napi::Env env, Napi::Object opts, const char* key, uint32_t* out) {
 }  // namespace
 
 Napi::Function UdpSocket::Init(Napi::Env env) {
-  return DefineClass(env, "UdpSocket", {
+  return Define(env, "UdpSocket", {
     InstanceAccessor<&UdpSocket::GetFd>("fd"),
     InstanceAccessor<&UdpSocket::GetFamily>("family"),
     InstanceAccessor<&UdpSocket::GetPort>("port"),
@@ -112,46 +112,46 @@ Napi::Function UdpSocket::Init(Napi::Env env) {
 }
 
 // new UdpSocket({ host, port, reusePort, rcvbuf, sndbuf, busyPollUs }); 0 leaves a size as is.
-UdpSocket::UdpSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpSocket>(info) {
+bool UdpSocket::Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) {
     ThrowType(env, "options must be an object");
-    return;
+    return false;
   }
   Napi::Object opts = info[0].As<Napi::Object>();
   napi_value host_raw = nullptr;
-  if (!GetProperty(env, opts, "host", &host_raw)) return;
+  if (!GetProperty(env, opts, "host", &host_raw)) return false;
   Napi::Value host_v(env, host_raw);
   if (!host_v.IsString()) {
     ThrowType(env, "options.host must be a string");
-    return;
+    return false;
   }
   std::string host = host_v.As<Napi::String>().Utf8Value();
   uint32_t port = 0, rcvbuf = 0, sndbuf = 0, busy = 0;
   if (!OptU32(env, opts, "port", &port) || !OptU32(env, opts, "rcvbuf", &rcvbuf) ||
       !OptU32(env, opts, "sndbuf", &sndbuf) || !OptU32(env, opts, "busyPollUs", &busy)) {
-    return;
+    return false;
   }
   if (port > 65535) {
     ThrowRange(env, "options.port must be in [0, 65535]");
-    return;
+    return false;
   }
   napi_value reuse_raw = nullptr;
   bool reuse_port = false;
-  if (!GetProperty(env, opts, "reusePort", &reuse_raw)) return;
+  if (!GetProperty(env, opts, "reusePort", &reuse_raw)) return false;
   napi_get_value_bool(env, reuse_raw, &reuse_port);  // anything but a boolean: false
 
   sockaddr_in6 addr;
   socklen_t addr_len = 0;
   if (!ParseHost(host, static_cast<uint16_t>(port), 0, &addr, &addr_len)) {
     ThrowType(env, "options.host must be an IPv4 or IPv6 address literal");
-    return;
+    return false;
   }
   family_ = addr.sin6_family;
   int fd = socket(family_, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     ThrowErrno(env, "socket", errno);
-    return;
+    return false;
   }
   int one = 1;
   const char* failed = nullptr;
@@ -170,12 +170,12 @@ UdpSocket::UdpSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpSocke
     int err = errno;
     close(fd);
     ThrowErrno(env, failed, err);
-    return;
+    return false;
   }
   fd_ = fd;
   // An open socket is never collected: it is closed explicitly (STYLE: never by GC).
-  Ref();
-  referenced_ = true;
+  KeepAlive();
+  return true;
 }
 
 UdpSocket::~UdpSocket() { CloseNow(); }
@@ -498,10 +498,7 @@ void UdpSocket::DrainReadable() {
 
 Napi::Value UdpSocket::Close(const Napi::CallbackInfo& info) {
   CloseNow();
-  if (referenced_) {
-    referenced_ = false;
-    Unref();
-  }
+  LetGo();
   return info.Env().Undefined();
 }
 

@@ -11,11 +11,13 @@ namespace kadmesh {
 
 // A non-blocking UDP socket: sendmmsg from one packed buffer, recvmmsg into preallocated slots,
 // either from a uv_poll readable callback (one JS call per batch) or on demand (busy-poll).
-class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
+class UdpSocket : public Wrapped<UdpSocket> {
  public:
   static Napi::Function Init(Napi::Env env);
-  explicit UdpSocket(const Napi::CallbackInfo& info);
-  ~UdpSocket() override;
+  UdpSocket() = default;
+  ~UdpSocket();
+  // The constructor (see Wrapped): false with a JS exception pending.
+  bool Open(const Napi::CallbackInfo& info);
 
  private:
   Napi::Value GetFd(const Napi::CallbackInfo& info);
@@ -44,7 +46,6 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   int family_ = AF_INET;
   Poller* poller_ = nullptr;
   bool receiving_ = false;
-  bool referenced_ = false;
   // startRecv buffers and parameters.
   Napi::Reference<Napi::Value> slots_ref_;
   Napi::Reference<Napi::Value> lengths_ref_;
