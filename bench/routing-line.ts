@@ -11,14 +11,14 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { fileURLToPath } from 'node:url'
-import type { Counters, Mesh } from '../src/index.js'
+import { allowPeers, type Counters, type Mesh } from '../src/index.js'
 import { OriginAuth } from '../src/routing/origin-auth.js'
 import { isToClient, type ReadyMessage, type ToServer } from './ipc.js'
 import { type Call, interleavedLatencyLoop, throughputLoop } from './loops.js'
 import { machineBusyUs } from './machine.js'
 import type { RoutingConfig } from './routing-config.js'
 import { probeDht, sameBytes, type SteadyRow } from './routing-mesh.js'
-import { identities, type Identity, message, onlyPeers, startMesh, withTimeout } from './routing-util.js'
+import { identities, type Identity, message, startMesh, withTimeout } from './routing-util.js'
 import { stopChild } from './server-process.js'
 import type { LatencySummary } from './stats.js'
 
@@ -95,7 +95,7 @@ export async function runLine (config: RoutingConfig, log: (line: string) => voi
         : await inProcessNode(NAMES[i], ids[i], neighbours, bootstrap)
       started.unshift(node)
     }
-    origin = await startMesh({ listen: LISTEN, privateKey: ids[0].key, bootstrap: started[0].addresses.slice(0, 1), connectionGater: onlyPeers([ids[1].id]) }, 'origin A start')
+    origin = await startMesh({ listen: LISTEN, privateKey: ids[0].key, bootstrap: started[0].addresses.slice(0, 1), connectionGater: allowPeers(id => id === ids[1].id) }, 'origin A start')
     const a = origin
     const probe = probeDht(a)
     const nodes: LineNode[] = [{ name: 'A', nodeId: a.nodeId, addresses: a.addresses, pid: process.pid, usage: async () => ({ cpuUs: cpuUs(), counters: a.stats().counters }), stop: async () => a.stop() }, ...started]
@@ -284,7 +284,7 @@ function fmt (us: number | undefined): string {
 }
 
 async function inProcessNode (name: string, id: Identity, neighbours: string[], bootstrap: string[]): Promise<LineNode> {
-  const mesh = await startMesh({ listen: LISTEN, privateKey: id.key, bootstrap, connectionGater: onlyPeers(neighbours) }, `${name} start`)
+  const mesh = await startMesh({ listen: LISTEN, privateKey: id.key, bootstrap, connectionGater: allowPeers(id => neighbours.includes(id)) }, `${name} start`)
   mesh.actor('bench', { echo: (x: unknown) => x }, { concurrency: 64, mailbox: 4096 })
   return { name, nodeId: mesh.nodeId, addresses: mesh.addresses, pid: process.pid, usage: async () => ({ counters: mesh.stats().counters }), stop: async () => withTimeout(mesh.stop(), 10_000, `${name} stop`) }
 }

@@ -1,6 +1,5 @@
 /** Small helpers shared by the routing benchmark's parts. */
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
-import type { ConnectionGater, PeerId } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createMesh, type Mesh, type MeshInit } from '../src/index.js'
 import { withTimeout } from './timeout.js'
@@ -13,19 +12,6 @@ export async function identities (n: number): Promise<Identity[]> {
     const key = await generateKeyPair('Ed25519')
     return { key: privateKeyToProtobuf(key), id: peerIdFromPrivateKey(key).toString() }
   }))
-}
-
-/** A gater that lets a node connect (either way) only to the peers in `allowed`. */
-export function onlyPeers (allowed: Iterable<string>): ConnectionGater {
-  const set = new Set(allowed)
-  const deny = (peer: PeerId): boolean => !set.has(peer.toString())
-  return {
-    denyDialPeer: deny,
-    denyInboundEncryptedConnection: deny,
-    denyOutboundEncryptedConnection: deny,
-    denyInboundUpgradedConnection: deny,
-    denyOutboundUpgradedConnection: deny
-  }
 }
 
 /** A seeded PRNG (mulberry32): the same seed picks the same bootstrap peers, targets and pairs. */

@@ -35,6 +35,7 @@ export type { PublishOptions, PublishResult } from './pubsub/pubsub.js'
 export type { StreamPoolStats } from './transport/quic/stream-pool.js'
 export type { TransportName } from './transport/interfaces.js'
 export { createKeyFile, loadPrivateKey } from './identity.js'
+export { allowPeers } from './gater.js'
 export {
   AbortedError, BadRequestError, ClosedError, ConnectionLostError, ErrorCode, ForbiddenError,
   HopLimitError, InvalidOptionsError, LoopError, MeshError, NoSuchMethodError, OverloadedError,

@@ -3,8 +3,7 @@
  * starts a mesh node with the actors the plan names, reports its id and addresses, then makes the
  * calls the parent asks for and reports how they went.
  */
-import type { ConnectionGater, PeerId } from '@libp2p/interface'
-import { createMesh, type MeshError, type Subscription } from '../../src/index.js'
+import { allowPeers, createMesh, type MeshError, type Subscription } from '../../src/index.js'
 import { ACTORS } from './actors.js'
 import { DIAL_TIMEOUT } from './settings.js'
 import type { CallOutcome, Collected, FromNode, LoadResult, ProbeResult, Published, Request, Start, ToNode } from './messages.js'
@@ -22,7 +21,7 @@ const mesh = await createMesh({
   reachability: start.plan.reachability,
   bootstrap: start.bootstrap,
   dialTimeout: DIAL_TIMEOUT,
-  ...(start.allow === undefined ? {} : { connectionGater: onlyPeers(new Set(start.allow)) })
+  ...(start.allow === undefined ? {} : { connectionGater: allowPeers(id => start.allow?.includes(id) === true) })
 })
 for (const actor of start.plan.actors) ACTORS[actor](mesh)
 send({ type: 'ready', nodeId: mesh.nodeId, addresses: mesh.addresses })
@@ -159,16 +158,4 @@ async function publish (topic: string, count: number): Promise<Published> {
   }
   result.subscribers = [...subscribers]
   return result
-}
-
-/** A connection gater letting this node connect (either way) only to `allowed` (an egress firewall). */
-function onlyPeers (allowed: Set<string>): ConnectionGater {
-  const deny = (peer: PeerId): boolean => !allowed.has(peer.toString())
-  return {
-    denyDialPeer: deny,
-    denyInboundEncryptedConnection: deny,
-    denyOutboundEncryptedConnection: deny,
-    denyInboundUpgradedConnection: deny,
-    denyOutboundUpgradedConnection: deny
-  }
 }

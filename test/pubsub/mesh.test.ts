@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import type { Mesh, Message } from '../../src/index.js'
+import { allowPeers, type Mesh, type Message } from '../../src/index.js'
 import { startMesh } from '../helpers.js'
-import { identities, onlyPeers } from '../routing/topology.js'
+import { identities } from '../routing/topology.js'
 import { expectInOrder, reader, startNodes } from './helpers.js'
 
 const PER_PUBLISHER = 300
@@ -24,7 +24,7 @@ describe('pub/sub across a 20-node mesh', () => {
       privateKey: outId.key,
       reachability: 'outbound-only',
       bootstrap: gateways.map(g => g.addresses[0]),
-      connectionGater: onlyPeers(peer => gateways.some(g => g.nodeId === peer))
+      connectionGater: allowPeers(peer => gateways.some(g => g.nodeId === peer))
     })
     expect(out.addresses).toEqual([])
 

@@ -2,10 +2,10 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { Context } from '../../src/index.js'
+import { allowPeers, type Context } from '../../src/index.js'
 import { killFixtures, spawnFixture } from '../fixtures/spawn.js'
 import { deferred, rejection, startMesh } from '../helpers.js'
-import { identities, onlyPeers } from './topology.js'
+import { identities } from './topology.js'
 
 afterEach(killFixtures)
 
@@ -17,7 +17,7 @@ describe('a forwarder killed mid-run', () => {
     try {
       // a and d may not connect to each other; b1 (a child process) and b2 link them
       const [a, b1, b2, d] = await identities(4)
-      const allowed = (_self: string, peers: string[]) => onlyPeers(peer => peers.includes(peer))
+      const allowed = (_self: string, peers: string[]) => allowPeers(peer => peers.includes(peer))
       const dest = await startMesh({ privateKey: d.key, connectionGater: allowed(d.id, [b1.id, b2.id]) })
       let started = 0
       const enough = deferred()

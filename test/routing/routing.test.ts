@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { describe, expect, it } from 'vitest'
-import type { Context, Mesh } from '../../src/index.js'
+import { allowPeers, type Context, type Mesh } from '../../src/index.js'
 import { RPC_PROTOCOL } from '../../src/options.js'
 import { encodeRouteHeader, signedBytes } from '../../src/routing/route-header.js'
 import { parseRoutedReply } from '../../src/wire/answers.js'
 import { decodePayload, encodePayload, FrameDecoder, FrameType, FrameWriter, methodBytes, parseFrame, type Frame } from '../../src/wire/index.js'
 import { rejection, startMesh, until } from '../helpers.js'
-import { identities, type Identity, onlyPeers } from './topology.js'
+import { identities, type Identity } from './topology.js'
 
 /** Starts a line of nodes in which each may connect only to its neighbours. */
 async function line (n: number, ids?: Identity[]): Promise<Mesh[]> {
@@ -18,7 +18,7 @@ async function line (n: number, ids?: Identity[]): Promise<Mesh[]> {
     meshes[i] = await startMesh({
       privateKey: ids[i].key,
       bootstrap: i < n - 1 ? [meshes[i + 1].addresses[0]] : [],
-      connectionGater: onlyPeers(peer => neighbours.has(peer))
+      connectionGater: allowPeers(peer => neighbours.has(peer))
     })
   }
   for (const m of meshes) m.actor('who', { am: (_: unknown, ctx: Context) => ({ me: m.nodeId, caller: ctx.caller, hops: ctx.hops }) })
@@ -70,7 +70,7 @@ describe('calls through gateways', () => {
     leaf.actor('leaf', { ping: (_: unknown, ctx: Context) => ({ pong: leaf.nodeId, from: ctx.caller }) })
     await until(() => leaf.stats().counters.gatewayRecordsPublished > 0, 'the leaf to publish its gateway record')
     // the caller never connects to the leaf itself, so only a route through gateways reaches it
-    const caller = await startMesh({ bootstrap: [h2.addresses[0]], connectionGater: onlyPeers(peer => peer !== leafId.id) })
+    const caller = await startMesh({ bootstrap: [h2.addresses[0]], connectionGater: allowPeers(peer => peer !== leafId.id) })
     const trace = await caller.traceCall(leaf.nodeId, 'leaf.ping')
     expect(trace.value).toEqual({ pong: leaf.nodeId, from: caller.nodeId })
     expect(trace.path).toHaveLength(3)

@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { createMesh, type Mesh, type MeshInit } from '../../src/index.js'
+import { allowPeers, createMesh, type Mesh, type MeshInit } from '../../src/index.js'
 import { addressScope, transportsFor } from '../../src/transport/selector.js'
 import { ClosedError } from '../../src/errors.js'
 import { createCounters } from '../../src/stats.js'
@@ -12,7 +12,7 @@ import { FastPaths, type QuicLink } from '../../src/transport/fastpath/fast-path
 import type { TransportName } from '../../src/transport/interfaces.js'
 import { meshConfig } from '../../src/options.js'
 import { rejection, startMesh, until } from '../helpers.js'
-import { identities, onlyPeers } from '../routing/topology.js'
+import { identities } from '../routing/topology.js'
 import { native } from './native/native-env.js'
 
 /** Calls until the route trace shows `transport` (the handshake runs in the background after the first call). */
@@ -143,9 +143,9 @@ describe.skipIf(native === undefined)('fast paths between meshes', () => {
 
   it('refuses a handshake that comes through gateways: the keys must not pass a forwarder', async () => {
     const ids = await identities(3)
-    const c = await startMesh({ privateKey: ids[2].key, connectionGater: onlyPeers(p => p === ids[1].id) })
+    const c = await startMesh({ privateKey: ids[2].key, connectionGater: allowPeers(p => p === ids[1].id) })
     const b = await startMesh({ privateKey: ids[1].key, bootstrap: [c.addresses[0]] })
-    const a = await startMesh({ privateKey: ids[0].key, bootstrap: [b.addresses[0]], connectionGater: onlyPeers(p => p === ids[1].id) })
+    const a = await startMesh({ privateKey: ids[0].key, bootstrap: [b.addresses[0]], connectionGater: allowPeers(p => p === ids[1].id) })
     const offer = { v: 1, host: '', uid: 0, udp: { id: 7, key: new Uint8Array(32), port: 9 } }
     const err = await rejection(a.call(c.nodeId, '_mesh.fastpath.hello', offer))
     expect(err).toMatchObject({ code: 'MESH_ERR_FORBIDDEN', node: c.nodeId })
