@@ -26,7 +26,12 @@ export interface RouteDiscoveryInit {
   table: RouteTable
   /** Peers this node has an open connection to. */
   neighbours: () => string[]
-  isConnected: (nodeId: string) => boolean
+  /**
+   * Whether this node can pass a call to `nodeId` now: an open connection, on which an RPC stream
+   * is opened (a stream pins the connection, so the route still holds when the call comes).
+   * Never dials.
+   */
+  link: (nodeId: string) => Promise<boolean>
   /** Asks a neighbour to search on (a direct call to FIND_ROUTE_METHOD). */
   ask: (neighbour: string, request: FindRouteRequest, timeout: number) => Promise<FindRouteResult>
 }
@@ -49,20 +54,16 @@ export class RouteDiscovery {
 
   /** Searches from this node; `deadline` is a performance.now() time. */
   async find (request: FindRouteRequest, deadline: number): Promise<FindRouteResult> {
-    const { self, table, isConnected } = this.#init
+    const { self, table } = this.#init
     const { destination, budget } = request
-    if (isConnected(destination)) return { path: [destination], explored: [] }
-    const known = table.get(destination)
-    if (known !== undefined && known.length - 1 <= budget && !known.some(n => request.explored.includes(n))) {
-      // only while its first hop is still connected: a route through a lost neighbour is dead, and
-      // only the origin of a failed call forgets it
-      if (isConnected(known[1])) return { path: known.slice(1), explored: [] }
-      table.delete(destination)
-    }
+    if (destination === self) return { explored: [self] }
+    if (await this.#init.link(destination)) return { path: [destination], explored: [] }
     const explored = new Set(request.explored)
     explored.add(self)
     if (budget <= 1) return { explored: [self] }
-    const candidates = byDistanceTo(destination, this.#init.neighbours().filter(n => !explored.has(n)))
+    // the destination itself is not asked: it was no link (above), and its own search would find
+    // a way back to itself
+    const candidates = byDistanceTo(destination, this.#init.neighbours().filter(n => !explored.has(n) && n !== destination))
     for (const neighbour of candidates) {
       if (explored.has(neighbour)) continue
       const timeout = deadline - performance.now()

@@ -37,8 +37,12 @@ export class Resolver {
     this.#init = init
   }
 
-  /** The path from this node to `destination` (this node first, destination last). `deadline`: performance.now() time. */
-  async resolve (destination: string, budget: number, deadline: number): Promise<string[]> {
+  /**
+   * The path from this node to `destination` (this node first, destination last). `deadline`:
+   * performance.now() time. `avoid`: nodes a route must not pass (they failed this call before).
+   */
+  async resolve (destination: string, budget: number, deadline: number, avoid: string[] = []): Promise<string[]> {
+    if (avoid.length > 0) return this.#search(destination, budget, deadline, avoid)
     const known = this.#init.table.get(destination)
     if (known !== undefined && known.length - 1 <= budget) return known
     const until = this.#negative.get(destination)
@@ -59,7 +63,7 @@ export class Resolver {
     this.#init.table.delete(destination)
   }
 
-  async #search (destination: string, budget: number, deadline: number): Promise<string[]> {
+  async #search (destination: string, budget: number, deadline: number, avoid: string[] = []): Promise<string[]> {
     const { self, counters, discovery } = this.#init
     counters.resolutions++
     try {
@@ -68,7 +72,7 @@ export class Resolver {
     } catch {}
     const gateways = budget >= 2 && this.#init.hasRoom() ? await this.#init.gateways(destination, deadline).catch(() => []) : []
     for (const gateway of gateways) {
-      if (gateway === self || gateway === destination) continue
+      if (gateway === self || gateway === destination || avoid.includes(gateway)) continue
       try {
         await this.#init.connectDirect(gateway)
         const path = [self, gateway, destination]
@@ -78,7 +82,7 @@ export class Resolver {
       } catch {}
     }
     counters.discoveries++
-    const found = await discovery.find({ destination, explored: [], budget }, deadline)
+    const found = await discovery.find({ destination, explored: avoid, budget }, deadline)
     if (found.path !== undefined) return [self, ...found.path]
     this.#negative.set(destination, performance.now() + this.#init.negativeTtl)
     if (this.#negative.size > 10_000) this.#negative.delete(this.#negative.keys().next().value as string)

@@ -3,7 +3,7 @@ import { ConnectionLostError, HopLimitError, LoopError, MeshError, TimeoutError,
 import { PendingCall } from '../actors/pending-call.js'
 import { type Counters, countCode } from '../stats.js'
 import type { InboundRequest, PeerLink } from '../transport/interfaces.js'
-import { ErrorBody } from '../wire/answers.js'
+import { ErrorBody, errorFromBody } from '../wire/answers.js'
 import { HEADER_SIZE } from '../wire/frame.js'
 import { methodBytes } from '../wire/frame-writer.js'
 import type { OriginAuth } from './origin-auth.js'
@@ -20,6 +20,11 @@ export interface RouterInit {
   onSettle: (call: PendingCall, err?: unknown) => void
   /** A link to a node this one reaches directly (open connection, or dialable); rejects otherwise. */
   directLink: (nodeId: string) => Promise<PeerLink>
+  /**
+   * Forgets this node's learned route to a destination: a call forwarded toward it failed on the
+   * way, so the route this node hands out in discovery is likely stale too.
+   */
+  forget: (destination: string) => void
 }
 
 /**
@@ -85,6 +90,8 @@ export class Router {
       call.reject(new UnreachableError(`${self} cannot reach the next hop ${next}: ${err.message}`, { node: self, cause: err }))
     })
     call.promise.then((body) => { req.replyRaw(body as Uint8Array) }, (err: unknown) => {
+      const destination = header.path[header.path.length - 1]
+      if (failedOnTheWay(err, destination)) this.#init.forget(destination)
       if (err instanceof ErrorBody) {
         req.failRaw(err)
         return
@@ -110,5 +117,15 @@ export class Router {
   #refuse (req: InboundRequest, err: MeshError): void {
     countCode(this.#init.counters.servedErrors, err.code)
     req.fail(err, false)
+  }
+}
+
+/** Whether a forwarded call failed at a hop before its destination (a local failure, or one named after another hop). */
+function failedOnTheWay (err: unknown, destination: string): boolean {
+  if (!(err instanceof ErrorBody)) return true
+  try {
+    return errorFromBody(err.body, err.from).node !== destination
+  } catch {
+    return true
   }
 }

@@ -1,14 +1,19 @@
 import { describe, expect, it } from 'vitest'
-import type { RouteDiscovery } from '../../src/routing/discovery.js'
+import type { FindRouteRequest, RouteDiscovery } from '../../src/routing/discovery.js'
 import { Resolver } from '../../src/routing/resolver.js'
 import { RouteTable } from '../../src/routing/route-table.js'
 import { createCounters } from '../../src/stats.js'
 
-function resolver (room: boolean, asked: string[]): Resolver {
+function resolver (room: boolean, asked: string[], table = new RouteTable(100, 60_000)): Resolver {
   return new Resolver({
     self: 'S',
-    table: new RouteTable(100, 60_000),
-    discovery: { find: async () => { asked.push('discovery'); return { path: ['N', 'D'], explored: [] } } } as unknown as RouteDiscovery,
+    table,
+    discovery: {
+      find: async (request: FindRouteRequest) => {
+        asked.push(`discovery avoiding [${request.explored.join(' ')}]`)
+        return { path: ['N', 'D'], explored: [] }
+      }
+    } as unknown as RouteDiscovery,
     counters: createCounters(),
     connectDirect: async (id) => { if (id !== 'G') throw new Error(`${id} cannot be dialled`) },
     gateways: async () => { asked.push('gateways'); return ['G'] },
@@ -27,6 +32,14 @@ describe('Resolver', () => {
   it('at its connection limit skips the DHT lookup of gateway records and asks its neighbours', async () => {
     const asked: string[] = []
     expect(await resolver(false, asked).resolve('D', 8, performance.now() + 1_000)).toEqual(['S', 'N', 'D'])
-    expect(asked).toEqual(['discovery'])
+    expect(asked).toEqual(['discovery avoiding []'])
+  })
+
+  it('after a failure searches around the nodes that failed: not the learned route, not those gateways', async () => {
+    const asked: string[] = []
+    const table = new RouteTable(100, 60_000)
+    table.set('D', ['S', 'X', 'D'])
+    expect(await resolver(true, asked, table).resolve('D', 8, performance.now() + 1_000, ['X', 'G'])).toEqual(['S', 'N', 'D'])
+    expect(asked).toEqual(['gateways', 'discovery avoiding [X G]'])
   })
 })
