@@ -15,7 +15,7 @@ import { DEFAULT_HOP_BUDGET, encodeRouteHeader, MAX_HOP_BUDGET } from './routing
 import { RouteTable } from './routing/route-table.js'
 import { Resolver } from './routing/resolver.js'
 import { Router } from './routing/router.js'
-import { NeighbourManager } from './routing/neighbours.js'
+import { KEEP_METHOD, NeighbourManager } from './routing/neighbours.js'
 import { PubSub, PUBSUB_ACTOR, type PublishOptions, type PublishResult } from './pubsub/pubsub.js'
 import type { SubscribeOptions, Subscription } from './pubsub/subscription.js'
 import type { PeerLink, TransportName } from './transport/interfaces.js'
@@ -82,6 +82,8 @@ export interface MeshStats {
 const ROUTE_TTL = 5 * 60_000
 /** How long a destination nobody could find is answered at once with UNREACHABLE (ms). */
 const NEGATIVE_TTL = 2_000
+/** How many routes a call that could not be delivered tries, within its deadline. */
+const ROUTED_ATTEMPTS = 4
 /** After a routed call, how long to wait before trying a direct connection to that node again (ms). */
 const DIRECT_RETRY = 30_000
 /** ms between rounds of the neighbour manager (connections following the k-buckets). */
@@ -118,6 +120,8 @@ export class Mesh {
   readonly #resolver: Resolver
   readonly #directTried = new Map<string, number>()
   readonly #neighbours: NeighbourManager
+  /** Peers that keep their connection to this node as a neighbour (they called KEEP_METHOD). */
+  readonly #keptBy = new Set<string>()
   readonly #advertiser = new GatewayAdvertiser(ADVERTISE_MIN_INTERVAL, ADVERTISE_REFRESH)
   #advertising = false
   readonly #pubsub: PubSub
@@ -136,7 +140,8 @@ export class Mesh {
       counters: this.#counters,
       deadlines: this.#deadlines,
       onSettle: this.#onSettle,
-      directLink: async (nodeId) => this.#select(await this.#directLink(nodeId))
+      directLink: async (nodeId) => this.#select(await this.#directLink(nodeId)),
+      forget: (destination) => { this.#routes.delete(destination) }
     })
     this.#gateway = new Gateway({
       nodeId: this.nodeId,
@@ -148,7 +153,7 @@ export class Mesh {
       self: this.nodeId,
       table: this.#routes,
       neighbours: () => this.#libp2p.getPeers().map(p => p.toString()).filter(id => this.#pools.get(id)?.draining !== true),
-      isConnected: (nodeId) => this.#isConnected(nodeId),
+      link: async (nodeId) => this.#isConnected(nodeId) && await this.#directLink(nodeId).then(() => true, () => false),
       ask: async (neighbour, request, timeout) => this.#callNeighbour(neighbour, FIND_ROUTE_METHOD, request, timeout) as Promise<FindRouteResult>
     })
     this.#resolver = new Resolver({
@@ -164,21 +169,27 @@ export class Mesh {
     this.#neighbours = new NeighbourManager({
       self: this.nodeId,
       target: this.#ownConnections,
+      ceiling: this.#config.maxConnections - 1,
       interval: NEIGHBOUR_INTERVAL,
       connected: () => this.#libp2p.getPeers().map(p => p.toString()),
       young: () => {
         const since = Date.now() - YOUNG_CONNECTION
         return new Set(this.#libp2p.getConnections().filter(c => c.timeline.open > since).map(c => c.remotePeer.toString()))
       },
+      keptBy: () => {
+        for (const id of this.#keptBy) if (!this.#isConnected(id)) this.#keptBy.delete(id)
+        return this.#keptBy
+      },
       known: async () => (await this.#libp2p.peerStore.all()).filter(p => p.addresses.length > 0).map(p => p.id.toString()),
       dial: async (nodeId) => { await this.#libp2p.dial(peerIdFromString(nodeId), { signal: this.#dialSignal() }) },
       close: (nodeId) => { this.#trim(nodeId) },
       keep: async (nodeId) => {
         // An RPC stream pins the connection: libp2p's pruner (ours or the peer's) only closes
-        // connections without one, and a node whose kept connections were pruned is cut off.
+        // connections without one, and a node whose kept connections were pruned is cut off. The
+        // peer learns that we keep it and trims it last (see `keptBy`).
         await Promise.all([
           this.#libp2p.peerStore.merge(peerIdFromString(nodeId), { tags: { 'kadmesh-neighbour': { value: 100 } } }),
-          this.#link(nodeId).connect()
+          this.#callNeighbour(nodeId, KEEP_METHOD, null, config.timeout)
         ])
       },
       rejoin: async () => {
@@ -203,7 +214,8 @@ export class Mesh {
     })
     this.#gateway.register(FASTPATH_ACTOR, this.#fastPaths.handlers, { concurrency: 16, mailbox: 256 }, true)
     this.#gateway.register('_mesh', {
-      findRoute: async (request: FindRouteRequest, ctx: Context) => this.#discovery.find(checkFindRoute(request), performance.now() + (ctx.deadline - Date.now()))
+      findRoute: async (request: FindRouteRequest, ctx: Context) => this.#discovery.find(checkFindRoute(request), performance.now() + (ctx.deadline - Date.now())),
+      keep: (_: unknown, ctx: Context) => { if (this.#keptBy.size < 4 * this.#config.maxConnections) this.#keptBy.add(ctx.caller) }
     }, { concurrency: 64, mailbox: 1024 }, true)
     this.#pubsub = new PubSub({
       self: this.nodeId,
@@ -506,10 +518,11 @@ export class Mesh {
 
   /** Sends a call to a node without a warm direct route: resolve, then direct or through gateways. */
   async #resolveAndSend (call: PendingCall, trace: CallTrace | undefined): Promise<void> {
-    for (let attempt = 0; attempt < 2; attempt++) {
+    const avoid: string[] = []
+    for (let attempt = 1; ; attempt++) {
       let path: string[]
       try {
-        path = await this.#resolver.resolve(call.node, call.hops, call.deadline)
+        path = await this.#resolver.resolve(call.node, call.hops, call.deadline, avoid)
       } catch (err) {
         call.reject(err)
         return
@@ -521,19 +534,25 @@ export class Mesh {
         this.#select(pool).submit(call)
         return
       }
-      const retry = await this.#sendRouted(call, path, trace)
-      if (!retry || call.settled) return
-      this.#resolver.forget(call.node)
+      const undelivered = await this.#sendRouted(call, path, trace)
+      if (undelivered === undefined || call.settled) return
+      if (attempt === ROUTED_ATTEMPTS) {
+        call.reject(undelivered)
+        return
+      }
+      // the next route keeps clear of the hop that failed (or of our first hop, if that failed)
+      avoid.push(undelivered.node === this.nodeId || undelivered.node === undefined ? path[1] : undelivered.node)
     }
   }
 
   /**
-   * Sends a call through the gateways on `path`, signed as from this node. Resolves true when the
-   * call certainly did not reach its destination and may be sent again on a new route.
+   * Sends a call through the gateways on `path`, signed as from this node, and settles it; except
+   * when the call certainly did not reach its destination: then it resolves to that error, and the
+   * call may be sent again on a new route.
    */
-  async #sendRouted (call: PendingCall, path: string[], trace: CallTrace | undefined): Promise<boolean> {
+  async #sendRouted (call: PendingCall, path: string[], trace: CallTrace | undefined): Promise<MeshError | undefined> {
     const signed = await this.#auth.sign(call.node, call.method, call.payload)
-    if (call.settled) return false
+    if (call.settled) return
     const route = encodeRouteHeader({ hop: 1, budget: call.hops, path, ...signed })
     const inner = new PendingCall(path[1], call.method, call.payload, call.deadline, false)
     inner.route = route
@@ -547,16 +566,14 @@ export class Mesh {
       traced(trace, path, transports)
       call.resolve(value)
       this.#tryDirectLater(call.node)
-      return false
     } catch (err) {
       const error = err instanceof ErrorBody ? errorFromBody(err.body, err.from) : err as MeshError
       // A hop that could not pass the call on (or our first hop that could not be reached) never
       // delivered it: safe to look for another route once. Anything else may have run.
       const notDelivered = error.code === ErrorCode.UNREACHABLE && error.node !== call.node
       if (notDelivered || error instanceof ConnectionLostError) this.#resolver.forget(call.node)
-      if (notDelivered && !call.settled) return true
+      if (notDelivered) return error
       call.reject(error)
-      return false
     }
   }
 

@@ -16,9 +16,13 @@ export interface NeighbourPlanInput {
   known: string[]
   /** Connections to settle at. */
   target: number
+  /** Connections are closed only above this many (≥ target: the gap keeps inbound ones from churning). */
+  ceiling?: number
   maxDials: number
   /** Connections not to close now (young ones: their peer may have no other connection yet). */
   protect?: ReadonlySet<string>
+  /** Connections to close last among the redundant ones (their peer keeps them as its neighbour). */
+  keptBy?: ReadonlySet<string>
 }
 
 /**
@@ -64,15 +68,18 @@ export function planNeighbours (input: NeighbourPlanInput): NeighbourPlan {
     knownPerBucket.set(b, (knownPerBucket.get(b) ?? 0) + 1)
     if (!byBucket.has(b) && !wanted.has(b)) wanted.set(b, id)
   }
-  const closableRedundant = redundant.reverse().filter(id => !protect.has(id))
+  const keptBy = input.keptBy ?? new Set<string>()
+  const closable = redundant.reverse().filter(id => !protect.has(id))
+  const closableRedundant = [...closable.filter(id => !keptBy.has(id)), ...closable.filter(id => keptBy.has(id))]
   const room = Math.max(0, target - connected.length + closableRedundant.length)
   const dial = [...wanted.values()].slice(0, Math.min(maxDials, room))
-  const excess = connected.length + dial.length - target
-  const replaceableFirst = keep.filter(id => !protect.has(id))
-    .sort((x, y) => (knownPerBucket.get(bucketOf(y)) ?? 0) - (knownPerBucket.get(bucketOf(x)) ?? 0))
-  const close = excess > 0 ? [...closableRedundant, ...replaceableFirst].slice(0, excess) : []
+  const excess = connected.length + dial.length - Math.max(target, input.ceiling ?? target)
+  const close = excess > 0 ? closableRedundant.slice(0, excess) : []
   return { dial, close, keep: keep.filter(id => !close.includes(id)) }
 }
+
+/** The system method a node calls on a peer it keeps as a neighbour (the peer then does not trim it). */
+export const KEEP_METHOD = '_mesh.keep'
 
 /** How long a peer that refused or closed on us is not dialled by the neighbour manager (ms). */
 const AVOID_MS = 30_000
@@ -81,16 +88,20 @@ export interface NeighbourManagerInit {
   self: string
   /** Connections to settle at (below libp2p's limit, leaving room for others to connect). */
   target: number
+  ceiling: number
   /** ms between rounds. */
   interval: number
   connected: () => string[]
   /** Connections opened moments ago: not closed yet (their peer may have no other connection). */
   young: () => ReadonlySet<string>
+  /** Peers that keep their connection to this node as a neighbour: closed last. */
+  keptBy: () => ReadonlySet<string>
   /** Peers with known addresses (the peer store, filled by the DHT and identify). */
   known: () => Promise<string[]>
   dial: (nodeId: string) => Promise<void>
   /** Closes the connection gracefully (calls in flight on it finish first). */
   close: (nodeId: string) => void
+  /** Pins the connection and tells the peer this node keeps it as a neighbour. */
   keep: (nodeId: string) => Promise<void>
   /** No connection at all: rejoin through the bootstrap nodes. */
   rejoin: () => Promise<void>
@@ -141,7 +152,7 @@ export class NeighbourManager {
       const now = performance.now()
       for (const [id, until] of this.#avoid) if (until <= now) this.#avoid.delete(id)
       const known = (await init.known()).filter(id => !this.#avoid.has(id))
-      const plan = planNeighbours({ self: init.self, connected, known, target: init.target, maxDials: 2, protect: init.young() })
+      const plan = planNeighbours({ self: init.self, connected, known, target: init.target, ceiling: init.ceiling, maxDials: 2, protect: init.young(), keptBy: init.keptBy() })
       await Promise.allSettled([
         ...plan.dial.map(async id => init.dial(id).catch((err: unknown) => { this.avoid(id); throw err })),
         ...plan.close.map(async id => { init.close(id) }),

@@ -22,17 +22,19 @@ describe('planNeighbours', () => {
     for (const id of full.dial) expect(connected.map(bucket)).not.toContain(bucket(id))
   })
 
-  it('above the target closes redundant connections first, then covered buckets, never protected ones', async () => {
+  it('above the ceiling closes redundant connections only: those no peer keeps first, never protected ones, never a bucket\'s last', async () => {
     const [self, ...others] = (await identities(24)).map(i => i.id)
-    const protect = new Set(others.slice(0, 2))
-    const plan = planNeighbours({ self, connected: others, known: others, target: 4, maxDials: 2, protect })
-    expect(plan.dial).toEqual([])
-    expect(plan.close.length).toBe(others.length - 4)
-    for (const id of protect) expect(plan.close).not.toContain(id)
-    // a bucket loses its last connection only after every closable redundant one is closed
     const covering = new Set(planNeighbours({ self, connected: others, known: others, target: 100, maxDials: 2 }).keep)
-    const firstCovering = plan.close.findIndex(id => covering.has(id))
-    if (firstCovering !== -1) expect(plan.close.slice(firstCovering).every(id => covering.has(id))).toBe(true)
+    const redundant = others.filter(id => !covering.has(id))
+    const protect = new Set(redundant.slice(0, 2))
+    const keptBy = new Set(redundant.slice(2, 4))
+    const plan = planNeighbours({ self, connected: others, known: others, target: 4, ceiling: 6, maxDials: 2, protect, keptBy })
+    expect(plan.dial).toEqual([])
+    expect(plan.close.length).toBe(redundant.length - protect.size)
+    for (const id of plan.close) expect(covering.has(id) || protect.has(id)).toBe(false)
+    expect(plan.close.slice(-keptBy.size).sort()).toEqual([...keptBy].sort())
+    // at or below the ceiling nothing is closed, even above the target (unless to make room for a dial)
+    expect(planNeighbours({ self, connected: others.slice(0, 6), known: others.slice(0, 6), target: 4, ceiling: 6, maxDials: 2 }).close).toEqual([])
   })
 
   it('dials at most maxDials per round', async () => {
