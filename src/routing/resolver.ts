@@ -1,6 +1,6 @@
 import { UnreachableError } from '../errors.js'
 import type { Counters } from '../stats.js'
-import type { RouteDiscovery } from './discovery.js'
+import type { FindRouteResult, RouteDiscovery } from './discovery.js'
 import type { RouteTable } from './route-table.js'
 
 export interface ResolverInit {
@@ -82,10 +82,23 @@ export class Resolver {
       } catch {}
     }
     counters.discoveries++
-    const found = await discovery.find({ destination, explored: avoid, budget }, deadline)
-    if (found.path !== undefined) return [self, ...found.path]
+    let found: FindRouteResult = { explored: [] }
+    for (const depth of deepening(budget)) {
+      found = await discovery.find({ destination, explored: avoid, budget: depth }, deadline)
+      if (found.path !== undefined) return [self, ...found.path]
+      if (performance.now() >= deadline) break
+    }
     this.#negative.set(destination, performance.now() + this.#init.negativeTtl)
     if (this.#negative.size > 10_000) this.#negative.delete(this.#negative.keys().next().value as string)
     throw new UnreachableError(`no route to ${destination} within ${budget} hops (asked ${found.explored.length} nodes)`, { node: self })
   }
+}
+
+/**
+ * The hop limits of successive discovery searches: short routes first. A depth-first search takes
+ * the first route it finds, and where the connections do not cover every k-bucket its greedy first
+ * branch can wander to the hop budget although a 2- or 3-hop route exists.
+ */
+export function deepening (budget: number): number[] {
+  return [...new Set([3, 5, budget].map(depth => Math.min(depth, budget)))]
 }

@@ -101,7 +101,9 @@ describe('kadmesh node and kadmesh call', () => {
     expect(trace.value).toBe('hi')
     expect(trace.path).toHaveLength(2)
     expect(trace.path[1]).toBe(node.nodeId)
-    expect(trace.transports).toEqual(['quic'])
+    // QUIC, or a fast path if the node set one up to this process first
+    expect(trace.transports).toHaveLength(1)
+    expect(['quic', 'udp', 'shm']).toContain(trace.transports[0])
     expect(trace.ms).toBeGreaterThan(0)
     expect(code).toBe(0)
   })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { FindRouteRequest, RouteDiscovery } from '../../src/routing/discovery.js'
-import { Resolver } from '../../src/routing/resolver.js'
+import { deepening, Resolver } from '../../src/routing/resolver.js'
 import { RouteTable } from '../../src/routing/route-table.js'
 import { createCounters } from '../../src/stats.js'
 
@@ -33,6 +33,13 @@ describe('Resolver', () => {
     const asked: string[] = []
     expect(await resolver(false, asked).resolve('D', 8, performance.now() + 1_000)).toEqual(['S', 'N', 'D'])
     expect(asked).toEqual(['discovery avoiding []'])
+  })
+
+  it('searches for short routes first: 3 hops, then 5, then the budget', () => {
+    expect(deepening(8)).toEqual([3, 5, 8])
+    expect(deepening(4)).toEqual([3, 4])
+    expect(deepening(2)).toEqual([2])
+    expect(deepening(32)).toEqual([3, 5, 32])
   })
 
   it('after a failure searches around the nodes that failed: not the learned route, not those gateways', async () => {
