@@ -6,7 +6,7 @@ import type { ActorOptions, Handlers } from './actors/actor.js'
 import type { Context } from './actors/context.js'
 import { type ActorStats, Gateway } from './actors/gateway.js'
 import { PendingCall } from './actors/pending-call.js'
-import { AbortedError, BadRequestError, ClosedError, ConnectionLostError, ErrorCode, InvalidOptionsError, type MeshError, TooLargeError, UnreachableError } from './errors.js'
+import { AbortedError, BadRequestError, ClosedError, ConnectionLostError, ErrorCode, InvalidOptionsError, type MeshError, TimeoutError, TooLargeError, UnreachableError } from './errors.js'
 import { loadPrivateKey } from './identity.js'
 import { FIND_ROUTE_METHOD, type FindRouteRequest, type FindRouteResult, RouteDiscovery } from './routing/discovery.js'
 import { decodeGatewayRecord, encodeGatewayRecord, GatewayAdvertiser, gatewayRecordDht, gatewayRecordKey } from './routing/gateway-record.js'
@@ -82,6 +82,8 @@ export interface MeshStats {
 const ROUTE_TTL = 5 * 60_000
 /** How long a destination nobody could find is answered at once with UNREACHABLE (ms). */
 const NEGATIVE_TTL = 2_000
+/** Longest wait (ms) for an RPC stream on an open connection before discovery offers it as a hop. */
+const LINK_WAIT = 1_000
 /** How many routes a call that could not be delivered tries, within its deadline. */
 const ROUTED_ATTEMPTS = 4
 /** After a routed call, how long to wait before trying a direct connection to that node again (ms). */
@@ -153,7 +155,8 @@ export class Mesh {
       self: this.nodeId,
       table: this.#routes,
       neighbours: () => this.#libp2p.getPeers().map(p => p.toString()).filter(id => this.#pools.get(id)?.draining !== true),
-      link: async (nodeId) => this.#isConnected(nodeId) && await this.#directLink(nodeId).then(() => true, () => false),
+      // a stream on an open connection takes milliseconds; one that does not come soon is no link
+      link: async (nodeId) => this.#isConnected(nodeId) && await within(this.#directLink(nodeId), LINK_WAIT).then(() => true, () => false),
       ask: async (neighbour, request, timeout) => this.#callNeighbour(neighbour, FIND_ROUTE_METHOD, request, timeout) as Promise<FindRouteResult>
     })
     this.#resolver = new Resolver({
@@ -569,7 +572,7 @@ export class Mesh {
     } catch (err) {
       const error = err instanceof ErrorBody ? errorFromBody(err.body, err.from) : err as MeshError
       // A hop that could not pass the call on (or our first hop that could not be reached) never
-      // delivered it: safe to look for another route once. Anything else may have run.
+      // delivered it: safe to look for another route. Anything else may have run.
       const notDelivered = error.code === ErrorCode.UNREACHABLE && error.node !== call.node
       if (notDelivered || error instanceof ConnectionLostError) this.#resolver.forget(call.node)
       if (notDelivered) return error
@@ -650,9 +653,14 @@ export class Mesh {
    * could not be retried, since it may have run.
    */
   #trim (nodeId: string): void {
+    // drained even without a stream: one may be opening for a call right now, and a drained pool
+    // hands that call back to be routed another way instead of losing it with the connection
     const pool = this.#pools.get(nodeId)
-    const drained = pool !== undefined && pool.streams > 0 ? pool.drain() : Promise.resolve()
-    drained.then(async () => { await this.#libp2p.hangUp(peerIdFromString(nodeId)) }).catch(() => {})
+    const drained = pool?.drain() ?? Promise.resolve()
+    drained.then(async () => { await this.#libp2p.hangUp(peerIdFromString(nodeId)) }).catch(() => {}).finally(() => {
+      // a pool whose streams all closed is forgotten when the last one does; one that had none, here
+      if (pool !== undefined && pool.streams === 0 && this.#pools.get(nodeId) === pool) this.#pools.delete(nodeId)
+    })
   }
 
   /** An open connection that is not closing (a draining pool takes no new calls). */
@@ -787,6 +795,17 @@ async function routingTableReady (libp2p: MeshLibp2p, signal: AbortSignal): Prom
     table.addEventListener('peer:add', done)
     signal.addEventListener('abort', done)
   })
+}
+
+/** `promise`, or a rejection after `ms` if it has not settled by then. */
+async function within<T> (promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new TimeoutError(`no answer within ${ms} ms`)) }, ms) })
+  try {
+    return await Promise.race([promise, late])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 /**

@@ -32,10 +32,12 @@ export interface NeighbourPlanInput {
  * so greedy routing (and discovery, which tries the closest neighbour first) gains at least one
  * bit per hop: O(log N) hops with a bounded number of connections. Pure: it plans, the caller acts.
  *
- * `target` is the number of connections to settle at, below libp2p's hard limit so that nodes that
- * join (or lost their connections) can still connect to this one. Within a bucket the peer closest
- * to this node is kept; above the target, redundant connections close first, then those in the
- * buckets with the most known peers (the easiest to cover again), never protected ones.
+ * `target` is the number of connections this node fills by dialling, below libp2p's hard limit so
+ * that nodes that join (or lost their connections) can still connect to this one; at the target it
+ * dials for an uncovered bucket only in place of a redundant connection. Within a bucket the peer
+ * closest to this node is kept. Only redundant connections are closed (never a bucket's last, so
+ * two nodes do not take turns covering and uncovering each other's buckets), only above `ceiling`,
+ * those the peer keeps as its own neighbour last, protected ones never.
  */
 export function planNeighbours (input: NeighbourPlanInput): NeighbourPlan {
   const { self, connected, known, target, maxDials } = input
@@ -62,10 +64,8 @@ export function planNeighbours (input: NeighbourPlanInput): NeighbourPlan {
   }
   const connectedSet = new Set(connected)
   const wanted = new Map<number, string>()
-  const knownPerBucket = new Map<number, number>()
   for (const id of closestFirst(known.filter(id => id !== self && !connectedSet.has(id)))) {
     const b = bucketOf(id)
-    knownPerBucket.set(b, (knownPerBucket.get(b) ?? 0) + 1)
     if (!byBucket.has(b) && !wanted.has(b)) wanted.set(b, id)
   }
   const keptBy = input.keptBy ?? new Set<string>()
@@ -78,7 +78,7 @@ export function planNeighbours (input: NeighbourPlanInput): NeighbourPlan {
   return { dial, close, keep: keep.filter(id => !close.includes(id)) }
 }
 
-/** The system method a node calls on a peer it keeps as a neighbour (the peer then does not trim it). */
+/** The system method a node calls on a peer it keeps as a neighbour (the peer then trims it last). */
 export const KEEP_METHOD = '_mesh.keep'
 
 /** How long a peer that refused or closed on us is not dialled by the neighbour manager (ms). */
@@ -88,6 +88,7 @@ export interface NeighbourManagerInit {
   self: string
   /** Connections to settle at (below libp2p's limit, leaving room for others to connect). */
   target: number
+  /** Connections are closed only above this many. */
   ceiling: number
   /** ms between rounds. */
   interval: number

@@ -22,7 +22,7 @@ export interface RouterInit {
   directLink: (nodeId: string) => Promise<PeerLink>
   /**
    * Forgets this node's learned route to a destination: a call forwarded toward it failed on the
-   * way, so the route this node hands out in discovery is likely stale too.
+   * way, so this node's own calls should not take that route either.
    */
   forget: (destination: string) => void
 }
