@@ -2,6 +2,7 @@
  * Benchmark settings, read once from environment variables. Every value is validated and a bad one
  * names its variable, so a typo fails loudly instead of silently running the defaults.
  */
+import { list, nonNegativeNumber, positiveInteger, positiveNumber, raw } from './env.js'
 
 /** The scenarios of the RPC comparison, in the order they run and print. */
 export const SCENARIOS = ['kadmesh', 'raw-reused', 'raw-stream', 'local', 'function'] as const
@@ -44,33 +45,6 @@ export function readConfig (env: NodeJS.ProcessEnv, defaultOut: string): BenchCo
   }
 }
 
-function raw (env: NodeJS.ProcessEnv, name: string): string | undefined {
-  const value = env[name]?.trim()
-  return value === undefined || value === '' ? undefined : value
-}
-
-function positiveNumber (env: NodeJS.ProcessEnv, name: string, fallback: number, max: number): number {
-  const value = nonNegativeNumber(env, name, fallback, max)
-  if (value === 0) throw new Error(`${name} must be a number above 0`)
-  return value
-}
-
-function nonNegativeNumber (env: NodeJS.ProcessEnv, name: string, fallback: number, max: number): number {
-  const text = raw(env, name)
-  if (text === undefined) return fallback
-  const value = Number(text)
-  if (!Number.isFinite(value) || value < 0 || value > max) throw new Error(`${name} must be a number from 0 to ${max}, got '${text}'`)
-  return value
-}
-
-function positiveInteger (env: NodeJS.ProcessEnv, name: string, fallback: number, max: number): number {
-  const text = raw(env, name)
-  if (text === undefined) return fallback
-  const value = Number(text.replaceAll('_', ''))
-  if (!Number.isInteger(value) || value < 1 || value > max) throw new Error(`${name} must be an integer from 1 to ${max}, got '${text}'`)
-  return value
-}
-
 function payloadList (env: NodeJS.ProcessEnv): number[] {
   const text = raw(env, 'BENCH_PAYLOADS')
   if (text === undefined) return [64, 1024, 65536]
@@ -84,12 +58,5 @@ function payloadList (env: NodeJS.ProcessEnv): number[] {
 }
 
 function scenarioList (env: NodeJS.ProcessEnv): ScenarioName[] {
-  const text = raw(env, 'BENCH_ONLY')
-  if (text === undefined) return [...SCENARIOS]
-  const names = text.split(',').map(s => s.trim()).filter(s => s !== '')
-  const unknown = names.filter(n => !(SCENARIOS as readonly string[]).includes(n))
-  if (unknown.length > 0 || names.length === 0) {
-    throw new Error(`BENCH_ONLY must list scenarios from ${SCENARIOS.join(',')}, got '${text}'`)
-  }
-  return SCENARIOS.filter(s => names.includes(s))
+  return list(env, 'BENCH_ONLY', SCENARIOS)
 }

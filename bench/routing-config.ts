@@ -3,6 +3,7 @@
  * The shared ones mean what they mean for the RPC comparison (bench/config.ts): BENCH_SECONDS,
  * BENCH_WARMUP, BENCH_INFLIGHT, BENCH_MAX_CALLS. A bad value names its variable.
  */
+import { list, nonNegativeNumber, positiveInteger, positiveNumber, raw } from './env.js'
 
 /** The parts of the routing benchmark, in the order they run. */
 export const ROUTING_PARTS = ['line', 'warm', 'cold', 'steady'] as const
@@ -73,40 +74,4 @@ export function readRoutingConfig (env: NodeJS.ProcessEnv, defaultOut: string): 
 /** BENCH_SUITES: which suites `npm run bench` runs, default rpc,routing,fastpath,pubsub. */
 export function readSuites (env: NodeJS.ProcessEnv): Suite[] {
   return list(env, 'BENCH_SUITES', SUITES)
-}
-
-function raw (env: NodeJS.ProcessEnv, name: string): string | undefined {
-  const value = env[name]?.trim()
-  return value === undefined || value === '' ? undefined : value
-}
-
-function positiveNumber (env: NodeJS.ProcessEnv, name: string, fallback: number, max: number): number {
-  const value = nonNegativeNumber(env, name, fallback, max)
-  if (value === 0) throw new Error(`${name} must be a number above 0`)
-  return value
-}
-
-function nonNegativeNumber (env: NodeJS.ProcessEnv, name: string, fallback: number, max: number): number {
-  const text = raw(env, name)
-  if (text === undefined) return fallback
-  const value = Number(text)
-  if (!Number.isFinite(value) || value < 0 || value > max) throw new Error(`${name} must be a number from 0 to ${max}, got '${text}'`)
-  return value
-}
-
-function positiveInteger (env: NodeJS.ProcessEnv, name: string, fallback: number, max: number, min = 1): number {
-  const text = raw(env, name)
-  if (text === undefined) return fallback
-  const value = Number(text.replaceAll('_', ''))
-  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name} must be an integer from ${min} to ${max}, got '${text}'`)
-  return value
-}
-
-function list<T extends string> (env: NodeJS.ProcessEnv, name: string, all: readonly T[]): T[] {
-  const text = raw(env, name)
-  if (text === undefined) return [...all]
-  const names = text.split(',').map(s => s.trim()).filter(s => s !== '')
-  const unknown = names.filter(n => !(all as readonly string[]).includes(n))
-  if (unknown.length > 0 || names.length === 0) throw new Error(`${name} must list some of ${all.join(',')}, got '${text}'`)
-  return all.filter(s => names.includes(s))
 }
