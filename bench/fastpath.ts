@@ -14,6 +14,7 @@
 import { createSocket, type Socket } from 'node:dgram'
 import { mkdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
+import { environment, loadavg } from './environment.js'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createMesh, type Mesh, type MeshInit } from '../src/index.js'
@@ -190,7 +191,7 @@ async function main (): Promise<number> {
   const config = readConfig(process.env, DEFAULT_OUT)
   if ((process.env.BENCH_PAYLOADS ?? '').trim() === '') config.payloads = [64, 1024]
   if ((process.env.BENCH_OUT ?? '').trim() === '') config.out = DEFAULT_OUT
-  const loadBefore = os.loadavg().map(n => n.toFixed(2)).join(' ')
+  const loadBefore = loadavg()
   console.log(`kadmesh fast-path benchmark: node ${process.version}, ${os.cpus().length} CPUs, load ${loadBefore}`)
   console.log(`  ${config.seconds} s per measurement, ${config.warmup} s warm-up, payloads ${config.payloads.map(formatBytes).join(', ')}, ${config.inflight} in flight for calls/s, ` +
     `fast-path polling ${SPIN_US === undefined ? 'as configured by default (0 µs)' : `${SPIN_US} µs`}\n`)
@@ -233,10 +234,10 @@ async function main (): Promise<number> {
   }
   console.log('\nTargets (from this run)\n')
   console.log(renderTable([['what', 'target', 'measured', 'met', 'baseline (same run)'], ...checks.map(t => [t.what, t.target, t.measured, t.met === undefined ? '-' : t.met ? 'yes' : 'no', t.baseline])], new Set()))
-  const loadAfter = os.loadavg().map(n => n.toFixed(2)).join(' ')
+  const loadAfter = loadavg()
   console.log(`\nload average before ${loadBefore}, after ${loadAfter} (other work on the machine skews the numbers)`)
   await mkdir(dirname(config.out), { recursive: true })
-  await writeFile(config.out, JSON.stringify({ benchmark: 'fastpath', finishedAt: new Date().toISOString(), environment: { node: process.version, cpus: os.cpus().length, loadavgBefore: loadBefore, loadavgAfter: loadAfter }, config, spinUs: SPIN_US, measurements: rows, casts, targets: checks }, null, 2) + '\n')
+  await writeFile(config.out, JSON.stringify({ benchmark: 'fastpath', finishedAt: new Date().toISOString(), environment: environment(loadBefore, loadAfter), config, spinUs: SPIN_US, measurements: rows, casts, targets: checks }, null, 2) + '\n')
   console.log(`\nwrote ${config.out}`)
   return rows.some(m => m.error !== undefined) || casts?.error !== undefined ? 1 : 0
 }

@@ -23,6 +23,7 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
+import { environment, loadavg } from './environment.js'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createMesh, type Mesh } from '../src/index.js'
@@ -372,8 +373,7 @@ function targets (rows: Row[]): Target[] {
 
 async function main (): Promise<number> {
   const config = readConfig(process.env)
-  const load = (): string => os.loadavg().map(n => n.toFixed(2)).join(' ')
-  const loadBefore = load()
+  const loadBefore = loadavg()
   const startedAt = new Date()
   console.log(`kadmesh pub/sub benchmark: node ${process.version}, ${os.cpus().length} CPUs, load ${loadBefore}`)
   console.log(`  ${config.seconds} s per measurement, ${config.warmup} s warm-up, window ${config.window} messages, payloads ${config.payloads.map(formatBytes).join(', ')}, ` +
@@ -388,13 +388,13 @@ async function main (): Promise<number> {
     c.target, c.value === undefined ? '-' : c.target.includes('µs') ? formatUs(c.value) : formatRate(c.value),
     `${c.direction === 'min' ? '≥' : '≤'} ${formatRate(c.limit)}`, c.baseline === undefined ? '-' : c.target.includes('µs') ? formatUs(c.baseline) : formatRate(c.baseline), c.verdict
   ])], new Set([1, 2, 3])))
-  const loadAfter = load()
+  const loadAfter = loadavg()
   console.log(`\nload average before ${loadBefore}, after ${loadAfter} (other work on the machine skews the numbers)`)
   const document = {
     benchmark: 'pubsub',
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
-    environment: { node: process.version, platform: `${process.platform}-${process.arch}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, loadavgBefore: loadBefore, loadavgAfter: loadAfter },
+    environment: environment(loadBefore, loadAfter),
     config,
     units: { throughput: 'deliveries/s', latency: 'µs', cpu: 'µs per delivery' },
     rows,

@@ -19,6 +19,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
+import { environment, loadavg } from './environment.js'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { readRoutingConfig, type RoutingConfig } from './routing-config.js'
@@ -29,10 +30,6 @@ import { message } from './routing-util.js'
 import { runWarm } from './routing-warm.js'
 
 const DEFAULT_OUT = fileURLToPath(new URL('../../bench/results/routing-latest.json', import.meta.url))
-
-function loadavg (): string {
-  return os.loadavg().map(n => n.toFixed(2)).join(' ')
-}
 
 function log (line: string): void {
   console.log(line)
@@ -145,14 +142,7 @@ async function main (config: RoutingConfig): Promise<number> {
     benchmark: 'routing',
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
-    environment: {
-      node: process.version,
-      platform: `${process.platform}-${process.arch}`,
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model,
-      loadavgBefore: loadBefore,
-      loadavgAfter: loadAfter
-    },
+    environment: environment(loadBefore, loadAfter),
     config,
     units: { latency: 'µs', warm: 'ns per operation', cold: 'ms', throughput: 'calls/s', cpuUsPerCall: 'µs' },
     ...results,

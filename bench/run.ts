@@ -15,6 +15,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
+import { environment, loadavg } from './environment.js'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type BenchConfig, readConfig } from './config.js'
@@ -47,10 +48,6 @@ function countersLine (who: string, c: Counters): string {
   return `${who} mesh: calls sent ${c.callsSent.toLocaleString('en-US')}, received ${c.callsReceived.toLocaleString('en-US')}; ` +
     `streams opened ${c.streamsOpened}, accepted ${c.streamsAccepted}, lost ${c.streamsLost}; call errors ${errors(c.callErrors)}; ` +
     `served errors ${errors(c.servedErrors)}; flow violations ${c.flowViolations}, bad frames ${c.badFrames}`
-}
-
-function loadavg (): string {
-  return os.loadavg().map(n => n.toFixed(2)).join(' ')
 }
 
 async function main (config: BenchConfig): Promise<number> {
@@ -104,14 +101,7 @@ async function main (config: BenchConfig): Promise<number> {
     benchmark: 'rpc',
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
-    environment: {
-      node: process.version,
-      platform: `${process.platform}-${process.arch}`,
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model,
-      loadavgBefore: loadBefore,
-      loadavgAfter: loadAfter
-    },
+    environment: environment(loadBefore, loadAfter),
     config,
     nodes,
     units: { latency: 'µs', cpuUsPerCall: 'µs', rss: 'bytes', throughput: 'calls/s' },
