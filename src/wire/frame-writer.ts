@@ -4,6 +4,11 @@ import { FrameType, HEADER_SIZE, LENGTH_SIZE, MAX_METHOD_BYTES, WIRE_VERSION } f
 const INITIAL_CAPACITY = 16 * 1024
 /** Batches at most this large are copied out so the buffer can be reused; larger ones are handed over. */
 const COPY_OUT_LIMIT = 64 * 1024
+/**
+ * After handing a large batch over, the next buffer starts at that batch's capacity (up to this),
+ * so a steady stream of large batches does not regrow from INITIAL_CAPACITY, copying, every time.
+ */
+const MAX_RETAINED_CAPACITY = 1024 * 1024
 const METHOD_CACHE_LIMIT = 4096
 
 const encoder = new TextEncoder()
@@ -106,7 +111,7 @@ export class FrameWriter {
       out = this.#buf.slice(0, this.#pos)
     } else {
       out = this.#buf.subarray(0, this.#pos)
-      this.#buf = new Uint8Array(INITIAL_CAPACITY)
+      this.#buf = new Uint8Array(Math.min(this.#buf.byteLength, MAX_RETAINED_CAPACITY))
       this.#view = new DataView(this.#buf.buffer)
     }
     this.#pos = 0
