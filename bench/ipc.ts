@@ -1,4 +1,4 @@
-import type { MeshStats } from '../src/index.js'
+import type { Mesh, MeshStats } from '../src/index.js'
 
 /** Messages between the benchmark client (parent) and the server (child process) over the fork IPC channel. */
 
@@ -24,4 +24,42 @@ export function isToClient (value: unknown): value is ToClient {
 
 export function isToServer (value: unknown): value is ToServer {
   return (value as { type?: unknown } | null)?.type === 'usage'
+}
+
+/** Sends a message to the parent over the fork IPC channel. */
+export function sendToParent (message: ToClient): void {
+  process.send?.(message)
+}
+
+/**
+ * The child's side of the channel, once its mesh is up: answers usage requests, stops the mesh
+ * and exits on SIGTERM, SIGINT or the parent's disconnect (bounded: a stuck stop must not keep the
+ * process alive, so it never outlives the run), then reports ready with `extra` fields.
+ */
+export function serveParent (mesh: Mesh, extra: Pick<ReadyMessage, 'dgramPort'> = {}, onStop: () => void = () => {}): void {
+  let stopping = false
+  const stop = (code: number): void => {
+    if (stopping) return
+    stopping = true
+    setTimeout(() => process.exit(code), 2_000).unref()
+    onStop()
+    mesh.stop().finally(() => process.exit(code))
+  }
+  process.on('SIGTERM', () => { stop(0) })
+  process.on('SIGINT', () => { stop(0) })
+  process.on('disconnect', () => { stop(0) })
+  process.on('message', (message: unknown) => {
+    if (!isToServer(message)) return
+    const memory = process.memoryUsage()
+    sendToParent({ type: 'usage', id: message.id, cpu: process.cpuUsage(), rss: memory.rss, heapUsed: memory.heapUsed, mesh: mesh.stats() })
+  })
+  sendToParent({ type: 'ready', nodeId: mesh.nodeId, addresses: mesh.addresses, pid: process.pid, ...extra })
+}
+
+/** Reports a failed start to the parent and exits 1. */
+export function failToParent (label: string, err: unknown): never {
+  const message = err instanceof Error ? (err.stack ?? err.message) : String(err)
+  console.error(`${label} failed:`, message)
+  sendToParent({ type: 'failed', message })
+  process.exit(1)
 }

@@ -8,23 +8,18 @@
  * Latency: the three routes interleaved (A→B, A→C, A→D, A→B, …), 1 call in flight, so the three
  * see the same moments on the machine. Throughput: each route alone, `inflight` calls outstanding.
  */
-import { type ChildProcess, fork } from 'node:child_process'
 import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
-import { fileURLToPath } from 'node:url'
 import { allowPeers, type Counters, type Mesh } from '../src/index.js'
 import { OriginAuth } from '../src/routing/origin-auth.js'
-import { isToClient, type ReadyMessage, type ToServer } from './ipc.js'
 import { type Call, interleavedLatencyLoop, throughputLoop } from './loops.js'
 import { machineBusyUs } from './machine.js'
 import type { RoutingConfig } from './routing-config.js'
 import { probeDht, sameBytes, type SteadyRow } from './routing-mesh.js'
 import { identities, type Identity, message, startMesh, withTimeout } from './routing-util.js'
-import { stopChild } from './server-process.js'
+import { ServerProcess } from './server-process.js'
 import type { LatencySummary } from './stats.js'
 
 const LISTEN = ['/ip4/127.0.0.1/udp/0/quic-v1']
-const READY_TIMEOUT_MS = 30_000
-const USAGE_TIMEOUT_MS = 10_000
 
 export interface LineRoute {
   name: string
@@ -292,40 +287,22 @@ async function inProcessNode (name: string, id: Identity, neighbours: string[], 
 /** A line node in a child process (bench/routing-node.ts), stopped by its pid. */
 class RoutingNodeProcess implements LineNode {
   readonly name: string
-  readonly nodeId: string
-  readonly addresses: string[]
-  readonly pid: number
-  readonly #child: ChildProcess
-  readonly #waiting = new Map<number, { resolve: (u: { cpuUs: number, counters: Counters }) => void, reject: (e: Error) => void }>()
-  #nextId = 0
-  #exited: Error | undefined
+  readonly #process: ServerProcess
 
-  private constructor (name: string, child: ChildProcess, ready: ReadyMessage) {
+  private constructor (name: string, node: ServerProcess) {
     this.name = name
-    this.#child = child
-    this.nodeId = ready.nodeId
-    this.addresses = ready.addresses
-    this.pid = ready.pid
-    child.on('message', (msg: unknown) => {
-      if (!isToClient(msg) || msg.type !== 'usage') return
-      const waiter = this.#waiting.get(msg.id)
-      this.#waiting.delete(msg.id)
-      waiter?.resolve({ cpuUs: msg.cpu.user + msg.cpu.system, counters: msg.mesh.counters })
-    })
-    child.once('exit', (code, signal) => {
-      this.#exited = new Error(`line node ${name} (pid ${child.pid}) exited: code ${code}, signal ${signal}`)
-      for (const waiter of this.#waiting.values()) waiter.reject(this.#exited)
-      this.#waiting.clear()
-    })
+    this.#process = node
   }
 
+  get nodeId (): string { return this.#process.nodeId }
+  get addresses (): string[] { return this.#process.addresses }
+  get pid (): number { return this.#process.pid }
+
   static async start (name: string, id: Identity, allow: string[], bootstrap: string[], cpuProfileDir: string | undefined): Promise<RoutingNodeProcess> {
-    const script = fileURLToPath(new URL('./routing-node.js', import.meta.url))
-    const execArgv = cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`, `--cpu-prof-name=routing-node-${name}-${Date.now()}.cpuprofile`]
-    const child = fork(script, [], {
-      execPath: process.execPath,
-      execArgv,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    const node = await ServerProcess.start({
+      script: './routing-node.js',
+      label: `line node ${name}`,
+      execArgv: cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`, `--cpu-prof-name=routing-node-${name}-${Date.now()}.cpuprofile`],
       env: {
         ...process.env,
         ROUTING_NODE_KEY: Buffer.from(id.key).toString('hex'),
@@ -333,43 +310,19 @@ class RoutingNodeProcess implements LineNode {
         ROUTING_NODE_BOOTSTRAP: bootstrap.join(',')
       }
     })
-    try {
-      const ready = await new Promise<ReadyMessage>((resolve, reject) => {
-        const timer = setTimeout(() => { reject(new Error(`line node ${name} not ready after ${READY_TIMEOUT_MS} ms`)) }, READY_TIMEOUT_MS)
-        child.on('message', (msg: unknown) => {
-          if (!isToClient(msg)) return
-          if (msg.type === 'ready') { clearTimeout(timer); resolve(msg) }
-          if (msg.type === 'failed') { clearTimeout(timer); reject(new Error(`line node ${name} failed: ${msg.message}`)) }
-        })
-        child.once('error', (err) => { clearTimeout(timer); reject(err) })
-        child.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`line node ${name} exited before ready: code ${code}, signal ${signal}`)) })
-      })
-      if (ready.nodeId !== id.id) throw new Error(`line node ${name} runs as ${ready.nodeId}, not ${id.id}`)
-      return new RoutingNodeProcess(name, child, ready)
-    } catch (err) {
-      await stopChild(child)
-      throw err
+    if (node.nodeId !== id.id) {
+      await node.stop()
+      throw new Error(`line node ${name} runs as ${node.nodeId}, not ${id.id}`)
     }
+    return new RoutingNodeProcess(name, node)
   }
 
   async usage (): Promise<{ cpuUs: number, counters: Counters }> {
-    if (this.#exited !== undefined) throw this.#exited
-    const id = this.#nextId++
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiting.delete(id)
-        reject(new Error(`line node ${this.name} did not report its usage within ${USAGE_TIMEOUT_MS} ms`))
-      }, USAGE_TIMEOUT_MS)
-      this.#waiting.set(id, {
-        resolve: (u) => { clearTimeout(timer); resolve(u) },
-        reject: (e) => { clearTimeout(timer); reject(e) }
-      })
-      const request: ToServer = { type: 'usage', id }
-      this.#child.send(request)
-    })
+    const usage = await this.#process.usage()
+    return { cpuUs: usage.cpuUs, counters: usage.mesh.counters }
   }
 
   async stop (): Promise<void> {
-    await stopChild(this.#child)
+    await this.#process.stop()
   }
 }

@@ -6,13 +6,8 @@
  * over IPC once ready and its CPU time, memory and mesh counters when asked, and exits when its
  * parent disconnects or stops it (SIGTERM), so it never outlives the run.
  */
-import type { PeerId } from '@libp2p/interface'
-import { createMesh, type Mesh } from '../src/index.js'
-import { isToServer, type ToClient } from './ipc.js'
-
-function send (message: ToClient): void {
-  process.send?.(message)
-}
+import { allowPeers, createMesh } from '../src/index.js'
+import { failToParent, serveParent } from './ipc.js'
 
 function env (name: string): string {
   const value = process.env[name]
@@ -23,43 +18,16 @@ function env (name: string): string {
 async function main (): Promise<void> {
   if (process.send === undefined) throw new Error('bench/routing-node.js must be forked by the routing benchmark (it needs an IPC channel)')
   const allowed = new Set(env('ROUTING_NODE_ALLOW').split(',').filter(s => s !== ''))
-  const deny = (peer: PeerId): boolean => !allowed.has(peer.toString())
   const bootstrap = (process.env.ROUTING_NODE_BOOTSTRAP ?? '').split(',').filter(s => s !== '')
-  const mesh: Mesh = await createMesh({
+  const mesh = await createMesh({
     listen: ['/ip4/127.0.0.1/udp/0/quic-v1'],
     bootstrap,
     privateKey: Uint8Array.from(Buffer.from(env('ROUTING_NODE_KEY'), 'hex')),
-    connectionGater: {
-      denyDialPeer: deny,
-      denyInboundEncryptedConnection: deny,
-      denyOutboundEncryptedConnection: deny,
-      denyInboundUpgradedConnection: deny,
-      denyOutboundUpgradedConnection: deny
-    }
+    connectionGater: allowPeers(id => allowed.has(id))
   })
   mesh.actor('bench', { echo: (x: unknown) => x }, { concurrency: 64, mailbox: 4096 })
 
-  let stopping = false
-  const stop = (code: number): void => {
-    if (stopping) return
-    stopping = true
-    setTimeout(() => process.exit(code), 2_000).unref()
-    mesh.stop().finally(() => process.exit(code))
-  }
-  process.on('SIGTERM', () => { stop(0) })
-  process.on('SIGINT', () => { stop(0) })
-  process.on('disconnect', () => { stop(0) })
-  process.on('message', (message: unknown) => {
-    if (!isToServer(message)) return
-    const memory = process.memoryUsage()
-    send({ type: 'usage', id: message.id, cpu: process.cpuUsage(), rss: memory.rss, heapUsed: memory.heapUsed, mesh: mesh.stats() })
-  })
-  send({ type: 'ready', nodeId: mesh.nodeId, addresses: mesh.addresses, pid: process.pid })
+  serveParent(mesh)
 }
 
-main().catch((err: unknown) => {
-  const message = err instanceof Error ? (err.stack ?? err.message) : String(err)
-  console.error('routing bench node failed:', message)
-  send({ type: 'failed', message })
-  process.exit(1)
-})
+main().catch((err: unknown) => { failToParent('routing bench node', err) })

@@ -1,10 +1,19 @@
-/** The parent's handle on the forked server process (bench/server.ts). */
+/** The parent's handle on a forked benchmark node (bench/server.ts, bench/routing-node.ts). */
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { isToClient, type ReadyMessage, type ToServer, type Usage } from './ipc.js'
 
 const READY_TIMEOUT_MS = 30_000
 const USAGE_TIMEOUT_MS = 10_000
+
+export interface ForkOptions {
+  /** The child's script, relative to this file (compiled). Default: the RPC benchmark's server. */
+  script?: string
+  /** How errors name the child. */
+  label?: string
+  execArgv?: string[]
+  env?: NodeJS.ProcessEnv
+}
 
 export class ServerProcess {
   readonly nodeId: string
@@ -13,6 +22,7 @@ export class ServerProcess {
   /** Port of the server's `dgram` echo socket on 127.0.0.1. */
   readonly dgramPort: number | undefined
   readonly #child: ChildProcess
+  readonly #label: string
   readonly #waiting = new Map<number, { resolve: (u: Usage) => void, reject: (e: Error) => void }>()
   #nextId = 0
   #exited: Error | undefined
@@ -20,8 +30,9 @@ export class ServerProcess {
   /** Set once the process has exited: why. */
   get exited (): Error | undefined { return this.#exited }
 
-  private constructor (child: ChildProcess, ready: ReadyMessage) {
+  private constructor (child: ChildProcess, ready: ReadyMessage, label: string) {
     this.#child = child
+    this.#label = label
     this.nodeId = ready.nodeId
     this.addresses = ready.addresses
     this.pid = ready.pid
@@ -33,44 +44,45 @@ export class ServerProcess {
       waiter?.resolve({ cpuUs: message.cpu.user + message.cpu.system, rss: message.rss, heapUsed: message.heapUsed, mesh: message.mesh })
     })
     child.once('exit', (code, signal) => {
-      this.#exited = new Error(`bench server (pid ${child.pid}) exited: code ${code}, signal ${signal}`)
+      this.#exited = new Error(`${label} (pid ${child.pid}) exited: code ${code}, signal ${signal}`)
       for (const waiter of this.#waiting.values()) waiter.reject(this.#exited)
       this.#waiting.clear()
     })
   }
 
-  /** Forks the server with this process's Node binary (libp2p v3 needs Node ≥ 22) and waits until it listens. */
-  static async start (): Promise<ServerProcess> {
-    const script = fileURLToPath(new URL('./server.js', import.meta.url))
-    // No inherited execArgv (flags such as --input-type or --cpu-prof meant for the client);
-    // NODE_OPTIONS still reaches both processes.
-    const child = fork(script, [], { execPath: process.execPath, execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  /** Forks the node with this process's Node binary (libp2p v3 needs Node ≥ 22) and waits until it listens. */
+  static async start (options: ForkOptions = {}): Promise<ServerProcess> {
+    const { label = 'bench server' } = options
+    const script = fileURLToPath(new URL(options.script ?? './server.js', import.meta.url))
+    // No inherited execArgv by default (flags such as --input-type or --cpu-prof meant for the
+    // client); NODE_OPTIONS still reaches both processes.
+    const child = fork(script, [], { execPath: process.execPath, execArgv: options.execArgv ?? [], env: options.env ?? process.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     try {
       const ready = await new Promise<ReadyMessage>((resolve, reject) => {
-        const timer = setTimeout(() => { reject(new Error(`bench server not ready after ${READY_TIMEOUT_MS} ms`)) }, READY_TIMEOUT_MS)
+        const timer = setTimeout(() => { reject(new Error(`${label} not ready after ${READY_TIMEOUT_MS} ms`)) }, READY_TIMEOUT_MS)
         child.on('message', (message: unknown) => {
           if (!isToClient(message)) return
           if (message.type === 'ready') { clearTimeout(timer); resolve(message) }
-          if (message.type === 'failed') { clearTimeout(timer); reject(new Error(`bench server failed: ${message.message}`)) }
+          if (message.type === 'failed') { clearTimeout(timer); reject(new Error(`${label} failed: ${message.message}`)) }
         })
         child.once('error', (err) => { clearTimeout(timer); reject(err) })
-        child.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`bench server exited before ready: code ${code}, signal ${signal}`)) })
+        child.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`${label} exited before ready: code ${code}, signal ${signal}`)) })
       })
-      return new ServerProcess(child, ready)
+      return new ServerProcess(child, ready, label)
     } catch (err) {
-      child.kill()
+      await stopChild(child)
       throw err
     }
   }
 
-  /** The server's cumulative CPU time and current memory. */
+  /** The node's cumulative CPU time, current memory and mesh stats. */
   async usage (): Promise<Usage> {
     if (this.#exited !== undefined) throw this.#exited
     const id = this.#nextId++
     return new Promise<Usage>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiting.delete(id)
-        reject(new Error(`bench server did not report its usage within ${USAGE_TIMEOUT_MS} ms`))
+        reject(new Error(`${this.#label} did not report its usage within ${USAGE_TIMEOUT_MS} ms`))
       }, USAGE_TIMEOUT_MS)
       this.#waiting.set(id, {
         resolve: (u) => { clearTimeout(timer); resolve(u) },
