@@ -82,7 +82,7 @@ export interface MeshStats {
 const ROUTE_TTL = 5 * 60_000
 /** How long a destination nobody could find is answered at once with UNREACHABLE (ms). */
 const NEGATIVE_TTL = 2_000
-/** Longest wait (ms) for an RPC stream on an open connection before discovery offers it as a hop. */
+/** Longest wait (ms) for an RPC stream on an open connection before discovery offers or asks it. */
 const LINK_WAIT = 1_000
 /** How many routes a call that could not be delivered tries, within its deadline. */
 const ROUTED_ATTEMPTS = 4
@@ -602,7 +602,9 @@ export class Mesh {
    */
   async #callNeighbour (nodeId: string, method: string, args: unknown, timeout: number): Promise<unknown> {
     if (!this.#isConnected(nodeId)) throw new UnreachableError(`${nodeId} is no longer connected`)
-    await this.#directLink(nodeId)
+    // an RPC stream on an open connection takes milliseconds: a neighbour whose stream does not
+    // come soon is skipped (it would hold a whole route discovery up to the dial timeout)
+    await within(this.#directLink(nodeId), LINK_WAIT)
     return this.call(nodeId, method, args, { timeout: Math.max(1, Math.floor(timeout)) })
   }
 
