@@ -43,7 +43,8 @@ export interface RouteDiscoveryInit {
  * (O(log N) hops), while arbitrary topologies (a line of gated nodes, leaves behind gateways) are
  * still searched. `explored` travels with the search and comes back from failed branches, so each
  * node is asked at most once per search; the hop budget and the deadline bound it too. Every node
- * on a found route learns its suffix.
+ * on a found route learns its suffix for its own calls, but answers only from live links: a
+ * remembered route's later links may be gone.
  */
 export class RouteDiscovery {
   readonly #init: RouteDiscoveryInit
