@@ -6,7 +6,7 @@ import type { ActorOptions, Handlers } from './actors/actor.js'
 import type { Context } from './actors/context.js'
 import { type ActorStats, Gateway } from './actors/gateway.js'
 import { PendingCall } from './actors/pending-call.js'
-import { AbortedError, BadRequestError, ClosedError, ConnectionLostError, ErrorCode, InvalidOptionsError, type MeshError, TimeoutError, TooLargeError, UnreachableError } from './errors.js'
+import { AbortedError, BadRequestError, ClosedError, ConnectionLostError, ErrorCode, InvalidOptionsError, type MeshError, TooLargeError, UnreachableError } from './errors.js'
 import { loadPrivateKey } from './identity.js'
 import { FIND_ROUTE_METHOD, type FindRouteRequest, type FindRouteResult, RouteDiscovery } from './routing/discovery.js'
 import { decodeGatewayRecord, encodeGatewayRecord, GatewayAdvertiser, gatewayRecordDht, gatewayRecordKey } from './routing/gateway-record.js'
@@ -27,6 +27,7 @@ import { StreamPool, type StreamPoolStats } from './transport/quic/stream-pool.j
 import { FastPaths, type FastPathStats, remoteIp } from './transport/fastpath/fast-paths.js'
 import { FASTPATH_ACTOR } from './transport/fastpath/hello.js'
 import { Deadlines } from './util/deadlines.js'
+import { within } from './util/within.js'
 import { HEADER_SIZE } from './wire/frame.js'
 import { methodBytes } from './wire/frame-writer.js'
 import { encodePayload } from './wire/payload.js'
@@ -156,7 +157,7 @@ export class Mesh {
       table: this.#routes,
       neighbours: () => this.#libp2p.getPeers().map(p => p.toString()).filter(id => this.#pools.get(id)?.draining !== true),
       // a stream on an open connection takes milliseconds; one that does not come soon is no link
-      link: async (nodeId) => this.#isConnected(nodeId) && await within(this.#directLink(nodeId), LINK_WAIT).then(() => true, () => false),
+      link: async (nodeId) => this.#isConnected(nodeId) && await within(this.#directLink(nodeId), LINK_WAIT, `no RPC stream to ${nodeId}`).then(() => true, () => false),
       ask: async (neighbour, request, timeout) => this.#callNeighbour(neighbour, FIND_ROUTE_METHOD, request, timeout) as Promise<FindRouteResult>
     })
     this.#resolver = new Resolver({
@@ -604,7 +605,7 @@ export class Mesh {
     if (!this.#isConnected(nodeId)) throw new UnreachableError(`${nodeId} is no longer connected`)
     // an RPC stream on an open connection takes milliseconds: a neighbour whose stream does not
     // come soon is skipped (it would hold a whole route discovery up to the dial timeout)
-    await within(this.#directLink(nodeId), LINK_WAIT)
+    await within(this.#directLink(nodeId), LINK_WAIT, `no RPC stream to ${nodeId}`)
     return this.call(nodeId, method, args, { timeout: Math.max(1, Math.floor(timeout)) })
   }
 
@@ -797,17 +798,6 @@ async function routingTableReady (libp2p: MeshLibp2p, signal: AbortSignal): Prom
     table.addEventListener('peer:add', done)
     signal.addEventListener('abort', done)
   })
-}
-
-/** `promise`, or a rejection after `ms` if it has not settled by then. */
-async function within<T> (promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new TimeoutError(`no answer within ${ms} ms`)) }, ms) })
-  try {
-    return await Promise.race([promise, late])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 /**

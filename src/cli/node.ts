@@ -2,11 +2,12 @@
 import { readFile } from 'node:fs/promises'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { InvalidOptionsError, MeshError, TimeoutError } from '../errors.js'
+import { InvalidOptionsError, MeshError } from '../errors.js'
 import { createMesh, type Mesh, type MeshInit } from '../index.js'
 import { AdminServer, defaultAdminPath } from './admin.js'
 import type { Io } from './io.js'
 import { fromJson, type Json } from './json.js'
+import { within } from '../util/within.js'
 import type { Command, ParsedCommand } from './spec.js'
 
 /** How long a node may take to stop after SIGINT/SIGTERM before the CLI gives up (ms). */
@@ -60,17 +61,7 @@ async function runNode ({ values }: ParsedCommand, io: Io): Promise<number> {
   io.out(JSON.stringify({ nodeId: mesh.nodeId, addresses: mesh.addresses, admin: admin?.path ?? null }))
   const signal = await stopSignal
   io.err(`kadmesh: ${signal}: stopping node ${mesh.nodeId}`)
-  let timer: NodeJS.Timeout | undefined
-  const stopped = Promise.all([admin?.close(), mesh.stop()])
-  stopped.catch(() => {}) // reported through the race below, once
-  const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => { reject(new TimeoutError(`the node did not stop within ${STOP_TIMEOUT} ms`)) }, STOP_TIMEOUT)
-  })
-  try {
-    await Promise.race([stopped, late])
-  } finally {
-    clearTimeout(timer)
-  }
+  await within(Promise.all([admin?.close(), mesh.stop()]), STOP_TIMEOUT, 'the node did not stop')
   io.err('kadmesh: stopped')
   return 0
 }
