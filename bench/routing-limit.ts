@@ -22,4 +22,4 @@ const result = await runLimitedMesh({
 const ok = Object.values(result.hops).reduce((a, b) => a + b, 0)
 const calls = ok + Object.values(result.failures).reduce((a, b) => a + b, 0)
 console.log(`${ok}/${calls} calls succeeded in ${result.seconds.toFixed(1)} s; hops ${JSON.stringify(result.hops)} (target: all, at most ${Math.ceil(Math.log2(n)) + 2}); failures ${JSON.stringify(result.failures)}`)
-console.log(`connections after ${summary(result.degrees)}`)
+console.log(`connections after ${summary(result.degrees)}; k-buckets without a connection ${result.buckets.uncovered} of ${result.buckets.total}`)

@@ -1,4 +1,5 @@
 import { createMesh, type Mesh } from '../../src/index.js'
+import { commonPrefixLength, kadKey } from '../../src/routing/xor.js'
 import { prng } from '../prng.js'
 
 /**
@@ -29,6 +30,8 @@ export interface LimitedMeshResult {
   failures: Record<string, number>
   /** Connections per node when the calls ended. */
   degrees: number[]
+  /** (node, k-bucket) pairs, over buckets with other nodes in them, and how many had no connection when the calls ended. */
+  buckets: { total: number, uncovered: number }
   seconds: number
 }
 
@@ -77,7 +80,7 @@ export async function runLimitedMesh (init: LimitedMeshInit): Promise<LimitedMes
         }
       }
     }))
-    return { hops, failures, degrees: degrees(), seconds: (performance.now() - started) / 1000 }
+    return { hops, failures, degrees: degrees(), buckets: bucketCoverage(meshes), seconds: (performance.now() - started) / 1000 }
   } finally {
     await Promise.all(meshes.map(async m => m.stop()))
   }
@@ -86,4 +89,19 @@ export async function runLimitedMesh (init: LimitedMeshInit): Promise<LimitedMes
 /** `min/avg/max` of connections per node. */
 export function summary (degrees: number[]): string {
   return `min/avg/max ${Math.min(...degrees)} ${(degrees.reduce((a, b) => a + b, 0) / degrees.length).toFixed(1)} ${Math.max(...degrees)}`
+}
+
+/** How far the connections follow the Kademlia buckets: for every node, its non-empty buckets without a connection. */
+function bucketCoverage (meshes: Mesh[]): { total: number, uncovered: number } {
+  let total = 0
+  let uncovered = 0
+  for (const m of meshes) {
+    const bucket = (id: string): number => commonPrefixLength(kadKey(m.nodeId), kadKey(id))
+    const covered = new Set(m.libp2p.getConnections().map(c => bucket(c.remotePeer.toString())))
+    for (const b of new Set(meshes.filter(o => o !== m).map(o => bucket(o.nodeId)))) {
+      total++
+      if (!covered.has(b)) uncovered++
+    }
+  }
+  return { total, uncovered }
 }
