@@ -214,7 +214,8 @@ export class Mesh {
       counters: this.#counters,
       handler: this.#gateway,
       remoteAddress: (nodeId) => remoteIp(this.#libp2p, nodeId),
-      quicLink: (nodeId) => this.#link(nodeId)
+      quicLink: (nodeId) => this.#link(nodeId),
+      peerExited: (nodeId) => { this.#onPeerExited(nodeId) }
     })
     this.#gateway.register(FASTPATH_ACTOR, this.#fastPaths.handlers, { concurrency: 16, mailbox: 256 }, true)
     this.#gateway.register('_mesh', {
@@ -664,6 +665,17 @@ export class Mesh {
       // a pool whose streams all closed is forgotten when the last one does; one that had none, here
       if (pool !== undefined && pool.streams === 0 && this.#pools.get(nodeId) === pool) this.#pools.delete(nodeId)
     })
+  }
+
+  /**
+   * The process behind `nodeId` exited (a shared-memory link saw it go). Its QUIC connections are
+   * dead, but QUIC would notice only at its idle timeout, and a process restarted with the same key
+   * on the same port resets them only when the next packet reaches it: a call made meanwhile would
+   * be written to the old connection and lost. They are closed now, so later calls dial afresh.
+   */
+  #onPeerExited (nodeId: string): void {
+    const reason = new ConnectionLostError(`the process of ${nodeId} exited`, { node: nodeId })
+    for (const connection of this.#libp2p.getConnections(peerIdFromString(nodeId))) connection.abort(reason)
   }
 
   /** An open connection that is not closing (a draining pool takes no new calls). */

@@ -57,7 +57,7 @@ describe('transport selection', () => {
     const quic: QuicLink = { transport: 'quic', submit: () => {}, close: () => {}, stats: () => ({ outstanding: 0, queued: 0 }) }
     const fast = new FastPaths({
       nodeId: 'self', udp: config.udp, shm: config.shm, listen: [], deadAfter: 3_000, keepAlive: 1_000, maxFrameSize: config.maxFrameSize,
-      maxQueued: 10, counters: createCounters(), handler: { onRequest: () => {} }, remoteAddress: () => '127.0.0.1', quicLink: () => quic, binding: null
+      maxQueued: 10, counters: createCounters(), handler: { onRequest: () => {} }, remoteAddress: () => '127.0.0.1', quicLink: () => quic, peerExited: () => {}, binding: null
     })
     fast.start()
     expect(fast.select('peer', quic)).toBe(quic)

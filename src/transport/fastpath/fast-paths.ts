@@ -64,6 +64,8 @@ export interface FastPathsInit {
   remoteAddress: (nodeId: string) => string | undefined
   /** The QUIC link to `nodeId`: the fallback, and the way handshakes travel. */
   quicLink: (nodeId: string) => PeerLink
+  /** A shared-memory link saw the process of `nodeId` exit: its QUIC connections are dead too. */
+  peerExited: (nodeId: string) => void
   /** The addon; default: {@link loadNativeBinding} (undefined when it is not available). */
   binding?: NativeBinding | null
   /** Wraps the UDP socket (tests inject loss this way). */
@@ -342,6 +344,7 @@ export class FastPaths {
     this.#shmLinks++
     this.#addLink(nodeId, 'shm', stream, this.#init.maxFrameSize, () => stream.proven, () => ({ ...stream.stats(), peerPid: stream.peerPid, path: stream.path }), () => {
       this.#shmLinks--
+      if (stream.peerExited && !this.#stopped) this.#init.peerExited(nodeId)
     })
   }
 

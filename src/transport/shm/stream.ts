@@ -41,6 +41,7 @@ export class ShmStream extends FrameStreamBase {
   readonly #pending: Uint8Array[] = []
   #proven = false
   #closed = false
+  #peerExited = false
   readonly #liveness: ReturnType<typeof setInterval>
 
   /** Creates the files (side 0); the peer opens them after hearing the name over QUIC. */
@@ -66,12 +67,16 @@ export class ShmStream extends FrameStreamBase {
       }
     })
     this.#liveness = setInterval(() => {
-      if (!this.#pair.isPeerAlive()) this.#end(new ConnectionLostError(`the peer process ${this.#pair.peerPid} is gone`))
+      if (this.#pair.isPeerAlive()) return
+      this.#peerExited = true
+      this.#end(new ConnectionLostError(`the peer process ${this.#pair.peerPid} is gone`))
     }, LIVENESS_INTERVAL)
     this.#liveness.unref()
   }
 
   get peerPid (): number { return this.#pair.peerPid }
+  /** True once the stream ended because the peer process no longer exists. */
+  get peerExited (): boolean { return this.#peerExited }
   /** The ring file (unlinked once both sides have it open). */
   get path (): string { return this.#pair.paths.region }
   /** True once the peer's first record proved it is the node the handshake was with. */
