@@ -657,13 +657,15 @@ export class Mesh {
    * could not be retried, since it may have run.
    */
   #trim (nodeId: string): void {
-    // drained even without a stream: one may be opening for a call right now, and a drained pool
-    // hands that call back to be routed another way instead of losing it with the connection
-    const pool = this.#pools.get(nodeId)
-    const drained = pool?.drain() ?? Promise.resolve()
-    drained.then(async () => { await this.#libp2p.hangUp(peerIdFromString(nodeId)) }).catch(() => {}).finally(() => {
+    // GOAWAY travels on a stream, so there must be one: else a stream the peer is opening for a call
+    // right now would meet a closed connection. The peer answers GOAWAY only once a stream it was
+    // opening has been accepted here (StreamPool.drain), so when every stream here is drained, none
+    // is still on its way. Our own call on a stream being opened is handed back and routed another way.
+    const pool = this.#link(nodeId)
+    const opened = this.#isConnected(nodeId) ? within(pool.connect(), LINK_WAIT, `no RPC stream to ${nodeId}`) : Promise.resolve()
+    opened.catch(() => {}).then(async () => pool.drain()).then(async () => { await this.#libp2p.hangUp(peerIdFromString(nodeId)) }).catch(() => {}).finally(() => {
       // a pool whose streams all closed is forgotten when the last one does; one that had none, here
-      if (pool !== undefined && pool.streams === 0 && this.#pools.get(nodeId) === pool) this.#pools.delete(nodeId)
+      if (pool.streams === 0 && this.#pools.get(nodeId) === pool) this.#pools.delete(nodeId)
     })
   }
 

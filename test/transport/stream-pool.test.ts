@@ -2,13 +2,16 @@ import { describe, expect, it } from 'vitest'
 import { PendingCall } from '../../src/actors/pending-call.js'
 import { ClosedError } from '../../src/errors.js'
 import { createCounters } from '../../src/stats.js'
-import type { InboundRequest } from '../../src/transport/interfaces.js'
+import type { FrameStream, InboundRequest } from '../../src/transport/interfaces.js'
 import { StreamPool } from '../../src/transport/quic/stream-pool.js'
+import { FrameType } from '../../src/wire/frame.js'
+import { FrameDecoder, parseFrame } from '../../src/wire/frame-decoder.js'
 import { encodePayload } from '../../src/wire/payload.js'
-import { memoryPair } from './memory-stream.js'
+import { type MemoryStream, memoryPair } from './memory-stream.js'
 
 /** One end of a link: a pool whose handler holds every request until the test answers it. */
-function end (local: string, remote: string): { pool: StreamPool, requests: AsyncIterator<InboundRequest>, sentBack: PendingCall[], peerDrained: Promise<void> } {
+function end (local: string, remote: string, openStream: () => Promise<FrameStream> = async () => { throw new Error('this test opens no streams') }):
+{ pool: StreamPool, requests: AsyncIterator<InboundRequest>, sentBack: PendingCall[], peerDrained: Promise<void> } {
   const queue: InboundRequest[] = []
   let wake: (() => void) | undefined
   const sentBack: PendingCall[] = []
@@ -17,7 +20,7 @@ function end (local: string, remote: string): { pool: StreamPool, requests: Asyn
     remote,
     maxStreams: 1,
     maxQueued: 100,
-    openStream: async () => { throw new Error('this test opens no streams') },
+    openStream,
     channel: { local, maxFrameSize: 1 << 20, counters: createCounters(), handler: { onRequest: (req) => { queue.push(req); wake?.() } } },
     onIdle: () => {},
     onUnreachable: (calls) => { sentBack.push(...calls) },
@@ -31,6 +34,23 @@ function end (local: string, remote: string): { pool: StreamPool, requests: Asyn
     }
   }
   return { pool, requests, sentBack, peerDrained: peerDrained.promise }
+}
+
+/** Counts the GOAWAY frames `stream` sends. */
+function goAwaysSent (stream: MemoryStream): () => number {
+  let count = 0
+  const decoder = new FrameDecoder(1 << 20)
+  const send = stream.send.bind(stream)
+  stream.send = (data) => {
+    decoder.push(data, (frame) => { if (parseFrame(frame).type === FrameType.GOAWAY) count++ })
+    return send(data)
+  }
+  return () => count
+}
+
+/** Lets every queued microtask (the memory streams' deliveries) run. */
+async function settle (): Promise<void> {
+  await new Promise(resolve => setImmediate(resolve))
 }
 
 function call (node: string, method: string, args: unknown): PendingCall {
@@ -74,6 +94,39 @@ describe('graceful close of a link (GOAWAY)', () => {
     expect(await fromB.promise).toBe('a-done')
     await draining
     expect(sa.closed || sb.closed).toBe(false)
+  })
+
+  it('answers GOAWAY only once a stream it was opening is open, so the side that closes knows every stream first', async () => {
+    // A is closing its connection to B while B opens a stream for a call: B's stream must be known
+    // at A (accepted before B's open resolves) before B's GOAWAY answer lets A's drain end
+    const [sa, sb] = memoryPair()
+    const [sa2, sb2] = memoryPair()
+    const opening = Promise.withResolvers<FrameStream>()
+    const a = end('A', 'B')
+    const b = end('B', 'A', async () => opening.promise)
+    const fromB = call('A', 'svc.slow', 1)
+    b.pool.submit(fromB)
+    a.pool.addStream(sa)
+    b.pool.addStream(sb)
+    const atA = (await a.requests.next()).value as InboundRequest
+    const bGoAways = goAwaysSent(sb)
+    const bNewGoAways = goAwaysSent(sb2)
+
+    let drained = false
+    const draining = a.pool.drain().then(() => { drained = true })
+    await b.peerDrained
+    await settle()
+    expect(bGoAways()).toBe(0)
+
+    a.pool.addStream(sa2)
+    opening.resolve(sb2)
+    await settle()
+    expect([bGoAways(), bNewGoAways()]).toEqual([1, 1])
+    expect(drained).toBe(false)
+    atA.reply('done')
+    expect(await fromB.promise).toBe('done')
+    await draining
+    expect(b.sentBack).toEqual([])
   })
 
   it('answers a peer that started draining with its own GOAWAY, so a link drained from both sides ends once', async () => {

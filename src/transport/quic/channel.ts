@@ -24,7 +24,11 @@ export interface ChannelInit {
   onReady: (channel: Channel) => void
   /** The channel died; `unsent` were handed to it but never written and may go elsewhere. */
   onClose: (channel: Channel, unsent: PendingCall[]) => void
-  /** The peer sent GOAWAY: it wants the stream (and its connection) closed. */
+  /**
+   * The peer sent GOAWAY: it wants the stream (and its connection) closed. The owner answers with
+   * {@link Channel.goAway} when it is ready to (a pool first waits for a stream it is opening);
+   * without this callback the channel answers at once.
+   */
   onGoAway?: (channel: Channel) => void
   /** After GOAWAY both ways, nothing is in flight either way any more: the stream may close. */
   onQuiet?: (channel: Channel) => void
@@ -242,8 +246,8 @@ export class Channel implements CallTarget {
       case FrameType.GOAWAY:
         if (this.#goAwayReceived) break
         this.#goAwayReceived = true
-        this.#init.onGoAway?.(this)
-        this.goAway()
+        if (this.#init.onGoAway !== undefined) this.#init.onGoAway(this)
+        else this.goAway()
         this.#checkQuiet()
         break
     }

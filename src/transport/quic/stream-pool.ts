@@ -135,20 +135,27 @@ export class StreamPool implements PeerLink {
    * casts in flight either way finish. Resolves when every stream is drained (the owner may then
    * close the connection without losing a call) or, after `drainTimeout` ms, once the streams still
    * busy were closed with MESH_ERR_CONNECTION_LOST.
+   *
+   * A stream this side is opening is waited for first, and GOAWAY goes on it too. The side that
+   * closes the connection does so once every stream it knows is drained; holding back GOAWAY until
+   * our new stream has been accepted there (opening waits for the peer's protocol answer) means no
+   * stream of ours is still on its way when it does.
    */
   async drain (): Promise<void> {
     if (this.#drained !== undefined) return this.#drained.promise
     const drained = this.#drained = Promise.withResolvers<void>()
     const waiting = this.#queue.drain().filter(call => !call.settled)
     if (waiting.length > 0) this.#init.onUnreachable(waiting, this.#drainingError())
-    for (const channel of [...this.#channels]) channel.goAway()
+    void (this.#opening ?? Promise.resolve()).catch(() => {}).then(() => {
+      for (const channel of [...this.#channels]) channel.goAway()
+      this.#onQuiet()
+    })
     const timer = setTimeout(() => {
       const reason = new ConnectionLostError(`${this.remote}: calls still in flight after ${this.#init.drainTimeout} ms of draining`, { node: this.remote })
       for (const channel of [...this.#channels]) channel.close(reason)
       drained.resolve()
     }, this.#init.drainTimeout)
     timer.unref()
-    this.#onQuiet()
     await drained.promise
     clearTimeout(timer)
   }
