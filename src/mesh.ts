@@ -10,7 +10,7 @@ import { AbortedError, BadRequestError, ClosedError, ConnectionLostError, ErrorC
 import { loadPrivateKey } from './identity.js'
 import { FIND_ROUTE_METHOD, type FindRouteRequest, type FindRouteResult, RouteDiscovery } from './routing/discovery.js'
 import { decodeGatewayRecord, encodeGatewayRecord, GatewayAdvertiser, gatewayRecordDht, gatewayRecordKey } from './routing/gateway-record.js'
-import { OriginAuth } from './routing/origin-auth.js'
+import { OriginAuth, type OriginProof } from './routing/origin-auth.js'
 import { DEFAULT_HOP_BUDGET, encodeRouteHeader, MAX_HOP_BUDGET } from './routing/route-header.js'
 import { RouteTable } from './routing/route-table.js'
 import { Resolver } from './routing/resolver.js'
@@ -551,14 +551,19 @@ export class Mesh {
   }
 
   /**
-   * Sends a call through the gateways on `path`, signed as from this node, and settles it; except
+   * Sends a call through the gateways on `path`, sealed as from this node, and settles it; except
    * when the call certainly did not reach its destination: then it resolves to that error, and the
    * call may be sent again on a new route.
    */
   async #sendRouted (call: PendingCall, path: string[], trace: CallTrace | undefined): Promise<MeshError | undefined> {
-    const signed = await this.#auth.sign(call.node, call.method, call.payload)
-    if (call.settled) return
-    const route = encodeRouteHeader({ hop: 1, budget: call.hops, path, ...signed })
+    let proof: OriginProof
+    try {
+      proof = this.#auth.seal(call.node, call.method, call.payload)
+    } catch (err) {
+      call.reject(err)
+      return
+    }
+    const route = encodeRouteHeader({ hop: 1, budget: call.hops, path, ...proof })
     const inner = new PendingCall(path[1], call.method, call.payload, call.deadline, false)
     inner.route = route
     inner.raw = true

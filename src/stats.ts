@@ -31,7 +31,7 @@ export interface Counters {
   routedSent: number
   /** Routed calls this node passed on to their next hop. */
   routedForwarded: number
-  /** Routed calls delivered here after their origin's signature checked out. */
+  /** Routed calls delivered here after their origin's MAC checked out. */
   routedDelivered: number
   /** Destinations resolved without a cached route (dial attempt and/or discovery). */
   resolutions: number

@@ -29,7 +29,7 @@ export interface RouterInit {
 
 /**
  * The gateway actor's routing half: what this node does with a call that travels through gateways
- * (a ROUTE frame). At the destination it checks the origin's signature and delivers the call with
+ * (a ROUTE frame). At the destination it checks the origin's MAC and delivers the call with
  * `ctx.caller` set to the origin; on the way it forwards the call to the next node on the path as a
  * call of its own, so the reply, a cancel, the deadline and flow control all work hop by hop. It
  * refuses, naming itself: a path that does not name it at this hop (MESH_ERR_BAD_REQUEST), a node
@@ -56,10 +56,14 @@ export class Router {
       return
     }
     if (header.hop === header.path.length - 1) {
-      this.#init.auth.verify(header, req.method, req.payload).then(() => {
-        counters.routedDelivered++
-        deliver(header.path[0], header.hop)
-      }, (err: MeshError) => { this.#refuse(req, err) })
+      try {
+        this.#init.auth.verify(header, req.method, req.payload)
+      } catch (err) {
+        this.#refuse(req, err as MeshError)
+        return
+      }
+      counters.routedDelivered++
+      deliver(header.path[0], header.hop)
       return
     }
     this.#forward(req, header)

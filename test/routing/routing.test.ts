@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto'
 import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { describe, expect, it } from 'vitest'
 import { allowPeers, type Context, type Mesh } from '../../src/index.js'
 import { RPC_PROTOCOL } from '../../src/options.js'
-import { encodeRouteHeader, signedBytes } from '../../src/routing/route-header.js'
+import { OriginAuth } from '../../src/routing/origin-auth.js'
+import { encodeRouteHeader } from '../../src/routing/route-header.js'
 import { parseRoutedReply } from '../../src/wire/answers.js'
 import { decodePayload, encodePayload, FrameDecoder, FrameType, FrameWriter, methodBytes, parseFrame, type Frame } from '../../src/wire/index.js'
 import { rejection, startMesh, until } from '../helpers.js'
@@ -117,15 +117,12 @@ describe('routed calls under attack', () => {
 
 interface RouteFrameInit { hop?: number, budget?: number, path: string[], signer: Identity, timeout?: number }
 
-/** A ROUTE frame for who.am along `path`, signed with `signer`'s key as if from path[0]. */
+/** A ROUTE frame for who.am along `path`, sealed with `signer`'s key (as from `signer`, whatever path[0] says). */
 async function routeFrame ({ hop = 1, budget = 8, path, signer, timeout = 5_000 }: RouteFrameInit): Promise<Uint8Array> {
   const payload = encodePayload(null)
-  const timestamp = Date.now()
-  const nonce = randomBytes(8)
-  const key = privateKeyFromProtobuf(signer.key)
-  const signature = await key.sign(signedBytes(path[0], path[path.length - 1], timestamp, nonce, 'who.am', payload))
+  const proof = new OriginAuth(signer.id, privateKeyFromProtobuf(signer.key)).seal(path[path.length - 1], 'who.am', payload)
   const writer = new FrameWriter(1 << 20)
-  writer.route(7, timeout, encodeRouteHeader({ hop, budget, path, timestamp, nonce, signature }), methodBytes('who.am'), payload)
+  writer.route(7, timeout, encodeRouteHeader({ hop, budget, path, ...proof }), methodBytes('who.am'), payload)
   return writer.take() as Uint8Array
 }
 
