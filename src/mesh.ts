@@ -495,7 +495,8 @@ export class Mesh {
       throw new TooLargeError(`call of ${size} bytes exceeds the maximum frame size of ${this.#config.maxFrameSize} bytes`)
     }
     const pool = local ? undefined : this.#pools.get(nodeId)
-    if (!local && pool === undefined) checkNodeId(nodeId)
+    // a destination with a route was checked when the route was learned
+    if (!local && pool === undefined && this.#resolver.known(nodeId, MAX_HOP_BUDGET) === undefined) checkNodeId(nodeId)
     const call = new PendingCall(nodeId, method, payload, performance.now() + timeout, oneWay, this.#onSettle)
     call.frameSize = size
     call.hops = integer(options?.hops, 'options.hops', DEFAULT_HOP_BUDGET, 1, MAX_HOP_BUDGET)
@@ -525,9 +526,9 @@ export class Mesh {
   async #resolveAndSend (call: PendingCall, trace: CallTrace | undefined): Promise<void> {
     const avoid: string[] = []
     for (let attempt = 1; ; attempt++) {
-      let path: string[]
+      let path = attempt === 1 ? this.#resolver.known(call.node, call.hops) : undefined
       try {
-        path = await this.#resolver.resolve(call.node, call.hops, call.deadline, avoid)
+        path ??= await this.#resolver.resolve(call.node, call.hops, call.deadline, avoid)
       } catch (err) {
         call.reject(err)
         return

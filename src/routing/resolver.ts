@@ -43,8 +43,8 @@ export class Resolver {
    */
   async resolve (destination: string, budget: number, deadline: number, avoid: string[] = []): Promise<string[]> {
     if (avoid.length > 0) return this.#search(destination, budget, deadline, avoid)
-    const known = this.#init.table.get(destination)
-    if (known !== undefined && known.length - 1 <= budget) return known
+    const known = this.known(destination, budget)
+    if (known !== undefined) return known
     const until = this.#negative.get(destination)
     if (until !== undefined) {
       if (until > performance.now()) throw new UnreachableError(`no route to ${destination} (searched moments ago)`, { node: this.#init.self })
@@ -56,6 +56,12 @@ export class Resolver {
       this.#inflight.set(destination, search)
     }
     return search
+  }
+
+  /** The route table's path to `destination` within `budget` hops, if it has one: the warm case, without a promise. */
+  known (destination: string, budget: number): string[] | undefined {
+    const path = this.#init.table.get(destination)
+    return path !== undefined && path.length - 1 <= budget ? path : undefined
   }
 
   /** Forgets what was learned about a destination (after a failure through its route). */

@@ -1,4 +1,5 @@
 import { BadRequestError } from '../errors.js'
+import { methodBytes } from '../wire/frame-writer.js'
 
 /**
  * The route header of a ROUTE frame: the path a call takes through gateways, chosen by its origin,
@@ -35,10 +36,24 @@ export const MAC_SIZE = 32
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
+const idCache = new Map<string, Uint8Array>()
+/** Node ids whose bytes are kept (the cache starts over beyond it). */
+const ID_CACHE_LIMIT = 4_096
+
+/** UTF-8 bytes of a node id, cached: every routed call encodes its path and its MAC covers two ids. */
+function idBytes (id: string): Uint8Array {
+  let bytes = idCache.get(id)
+  if (bytes === undefined) {
+    bytes = encoder.encode(id)
+    if (idCache.size >= ID_CACHE_LIMIT) idCache.clear()
+    idCache.set(id, bytes)
+  }
+  return bytes
+}
 const DOMAIN = encoder.encode('kadmesh/route/2\0')
 
 export function encodeRouteHeader (header: RouteHeader): Uint8Array {
-  const ids = header.path.map(id => encoder.encode(id))
+  const ids = header.path.map(idBytes)
   if (ids.length < 2 || ids.length > 255 || ids.some(b => b.byteLength === 0 || b.byteLength > 255)) {
     throw new BadRequestError('a route has 2 to 255 node ids of 1 to 255 bytes')
   }
@@ -101,7 +116,7 @@ export function nextHop (bytes: Uint8Array): Uint8Array {
  * not change. Each field is length-prefixed, so no two calls give the same bytes.
  */
 export function macPrefix (origin: string, destination: string, timestamp: number, nonce: Uint8Array, method: string, payloadLength: number): Uint8Array {
-  const parts = [encoder.encode(origin), encoder.encode(destination), encoder.encode(method)]
+  const parts = [idBytes(origin), idBytes(destination), methodBytes(method)]
   const size = DOMAIN.byteLength + parts.reduce((n, p) => n + 4 + p.byteLength, 0) + 8 + 8 + 4
   const out = new Uint8Array(size)
   const view = new DataView(out.buffer)
