@@ -7,6 +7,7 @@ import { FrameDecoder, MalformedFrameError, parseFrame } from '../../wire/frame-
 import { FrameWriter, methodBytes } from '../../wire/frame-writer.js'
 import { decodePayload, encodePayload } from '../../wire/payload.js'
 import { ErrorBody, errorFromBody, prependHop, routedReply } from '../../wire/answers.js'
+import { IntMap } from '../../util/int-map.js'
 import type { FrameStream, InboundHandler, InboundRequest, TransportName } from '../interfaces.js'
 
 export interface ChannelInit {
@@ -50,12 +51,12 @@ export class Channel implements CallTarget {
   readonly #stream: FrameStream
   readonly #writer: FrameWriter
   readonly #decoder: FrameDecoder
-  readonly #pending = new Map<number, PendingCall>()
+  readonly #pending = new IntMap<PendingCall>()
   #unflushed: PendingCall[] = []
   #nextId = 0
   #outFrames = 0
   #outBytes = 0
-  readonly #inbound = new Map<number, InboundEntry>()
+  readonly #inbound = new IntMap<InboundEntry>()
   #inFrames = 0
   #inBytes = 0
   #creditFrames = 0
