@@ -36,6 +36,7 @@ export const MAC_SIZE = 32
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
+const DOMAIN = encoder.encode('kadmesh/route/2\0')
 const idCache = new Map<string, Uint8Array>()
 /** Node ids whose bytes are kept (the cache starts over beyond it). */
 const ID_CACHE_LIMIT = 4_096
@@ -50,7 +51,6 @@ function idBytes (id: string): Uint8Array {
   }
   return bytes
 }
-const DOMAIN = encoder.encode('kadmesh/route/2\0')
 
 export function encodeRouteHeader (header: RouteHeader): Uint8Array {
   const ids = header.path.map(idBytes)
