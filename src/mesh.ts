@@ -83,7 +83,7 @@ export interface MeshStats {
 const ROUTE_TTL = 5 * 60_000
 /** How long a destination nobody could find is answered at once with UNREACHABLE (ms). */
 const NEGATIVE_TTL = 2_000
-/** Longest wait (ms) for an RPC stream on an open connection before discovery offers or asks it. */
+/** Longest wait (ms) for an RPC stream on an open connection (to offer or ask it in discovery, or to drain it). */
 const LINK_WAIT = 1_000
 /** How many routes a call that could not be delivered tries, within its deadline. */
 const ROUTED_ATTEMPTS = 4
@@ -157,7 +157,7 @@ export class Mesh {
       table: this.#routes,
       neighbours: () => this.#libp2p.getPeers().map(p => p.toString()).filter(id => this.#pools.get(id)?.draining !== true),
       // a stream on an open connection takes milliseconds; one that does not come soon is no link
-      link: async (nodeId) => this.#isConnected(nodeId) && await within(this.#directLink(nodeId), LINK_WAIT, `no RPC stream to ${nodeId}`).then(() => true, () => false),
+      link: async (nodeId) => this.#isConnected(nodeId) && await this.#streamSoon(nodeId).then(() => true, () => false),
       ask: async (neighbour, request, timeout) => this.#callNeighbour(neighbour, FIND_ROUTE_METHOD, request, timeout) as Promise<FindRouteResult>
     })
     this.#resolver = new Resolver({
@@ -610,9 +610,9 @@ export class Mesh {
    */
   async #callNeighbour (nodeId: string, method: string, args: unknown, timeout: number): Promise<unknown> {
     if (!this.#isConnected(nodeId)) throw new UnreachableError(`${nodeId} is no longer connected`)
-    // an RPC stream on an open connection takes milliseconds: a neighbour whose stream does not
-    // come soon is skipped (it would hold a whole route discovery up to the dial timeout)
-    await within(this.#directLink(nodeId), LINK_WAIT, `no RPC stream to ${nodeId}`)
+    // a neighbour whose stream does not come soon is skipped (it would hold a whole route discovery
+    // up to the dial timeout)
+    await this.#streamSoon(nodeId)
     return this.call(nodeId, method, args, { timeout: Math.max(1, Math.floor(timeout)) })
   }
 
@@ -663,16 +663,25 @@ export class Mesh {
    * could not be retried, since it may have run.
    */
   #trim (nodeId: string): void {
-    // GOAWAY travels on a stream, so there must be one: else a stream the peer is opening for a call
-    // right now would meet a closed connection. The peer answers GOAWAY only once a stream it was
-    // opening has been accepted here (StreamPool.drain), so when every stream here is drained, none
-    // is still on its way. Our own call on a stream being opened is handed back and routed another way.
     const pool = this.#link(nodeId)
-    const opened = this.#isConnected(nodeId) ? within(pool.connect(), LINK_WAIT, `no RPC stream to ${nodeId}`) : Promise.resolve()
-    opened.catch(() => {}).then(async () => pool.drain()).then(async () => { await this.#libp2p.hangUp(peerIdFromString(nodeId)) }).catch(() => {}).finally(() => {
+    const close = async (): Promise<void> => {
+      // GOAWAY travels on a stream, so there must be one: else a stream the peer is opening for a
+      // call right now would meet a closed connection. The peer answers GOAWAY only once a stream it
+      // was opening has been accepted here (StreamPool.drain), so when every stream here is drained,
+      // none is still on its way. Our own call on a stream being opened is handed back and rerouted.
+      if (this.#isConnected(nodeId)) await this.#streamSoon(nodeId).catch(() => {})
+      await pool.drain()
+      await this.#libp2p.hangUp(peerIdFromString(nodeId))
+    }
+    close().catch(() => {}).finally(() => {
       // a pool whose streams all closed is forgotten when the last one does; one that had none, here
       if (pool.streams === 0 && this.#pools.get(nodeId) === pool) this.#pools.delete(nodeId)
     })
+  }
+
+  /** An RPC stream to a connected node, if it comes within LINK_WAIT (on an open connection it takes milliseconds). */
+  async #streamSoon (nodeId: string): Promise<StreamPool> {
+    return within(this.#directLink(nodeId), LINK_WAIT, `no RPC stream to ${nodeId}`)
   }
 
   /**

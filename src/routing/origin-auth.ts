@@ -37,8 +37,9 @@ interface PeerKeys {
  * (each Ed25519 key mapped to its X25519 form), expanded with HKDF into one key per direction. The
  * origin MACs (HMAC-SHA256) origin, destination, method, payload, timestamp and nonce; the
  * destination recomputes the MAC (a forwarder holds neither private key), refuses timestamps
- * outside MAX_CLOCK_SKEW_MS, and refuses an (origin, nonce) it has already seen. A MAC costs ~3 µs
- * where an Ed25519 signature and its check cost ~40 and ~115.
+ * outside MAX_CLOCK_SKEW_MS, and refuses an (origin, nonce) it has already seen. A MAC and its
+ * check cost 3–8 µs where an Ed25519 signature and its check cost 22–29 and 63–93 µs
+ * (`BENCH_SUITES=routing npm run bench` prints both, docs/benchmarks.md).
  *
  * Also signs and checks signatures with the node key, for records others must verify (gateway
  * records).
@@ -134,7 +135,8 @@ export class OriginAuth {
     let shared: Buffer
     try {
       const publicKey = peerIdFromString(peer).publicKey
-      if (this.#agreementKey === undefined || publicKey?.type !== 'Ed25519') throw new Error('not an Ed25519 node id')
+      if (this.#agreementKey === undefined) throw new Error(`this node's key is ${this.#key.type}, not Ed25519`)
+      if (publicKey?.type !== 'Ed25519') throw new Error('not an Ed25519 node id')
       const peerX25519 = createPublicKey({ key: Buffer.concat([SPKI_X25519, montgomeryU(publicKey.raw)]), format: 'der', type: 'spki' })
       // throws for a low-order point (an all-zero secret), which anyone could compute
       shared = diffieHellman({ privateKey: this.#agreementKey, publicKey: peerX25519 })
